@@ -1,0 +1,5 @@
+import sys
+
+from hotdog.cli import main
+
+sys.exit(main())

@@ -1,0 +1,237 @@
+"""`python -m hotdog`: the whole product from a terminal, one verb per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hotdog import runs
+
+DESCRIPTION = """Hotdog or Not: train, check and use a hotdog / nohotdog image classifier.
+
+Typical session:
+  python -m hotdog demo-data data/demo                      # synthetic photos, offline
+  python -m hotdog check-data data/demo                     # counts, baselines, problems
+  python -m hotdog train --data data/demo --model seed --epochs 3
+  python -m hotdog evaluate runs/<run-id> --data data/demo --split test
+  python -m hotdog predict runs/<run-id> photo.jpg          # or: predict imagenet photo.jpg
+"""
+
+
+def _json_line(data: object) -> None:
+    print(json.dumps(data, default=str))
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from hotdog import demo_data
+
+    root = demo_data.generate(args.dir, seed=args.seed)
+    print(f"synthetic demo dataset ready in {root} (drawings, not photos: use a real dataset for real photos)")
+    return 0
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from hotdog.data import check_data
+
+    report = check_data(args.dir)
+    if args.json:
+        _json_line(report)
+        return 0
+    print(f"dataset {report['root']}" + ("  (validation held out from train, 20%)"
+                                          if report["validation_from_train"] else ""))
+    for split, counts in report["splits"].items():
+        baseline = report["majority_baseline"][split]
+        print(f"  {split:<11} hotdog {counts['hotdog']:>6}  nohotdog {counts['nohotdog']:>6}  "
+              f"always-the-bigger-class accuracy {baseline:.0%}")
+    for title, key in (("unreadable files", "unreadable"), ("photos in two splits (leakage)",
+                                                             "duplicates_across_splits"),
+                       (f"photos under 32 px", "small_images")):
+        items = report[key]
+        print(f"{title}: {len(items) or 'none'}")
+        for item in items[:20]:
+            print("   ", item["path"] + ": " + item["reason"] if key == "unreadable"
+                  else " = ".join(item) if key == "duplicates_across_splits"
+                  else f"{item['path']} ({item['width']}x{item['height']})")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hotdog import training
+
+    if args.resume:
+        run = runs.reclaim_run(runs.find_run(args.resume, args.runs_dir))
+    elif args.run_dir:
+        run = runs.Run(Path(args.run_dir))
+    else:
+        if not args.data:
+            raise ValueError("--data DIR is required (or --resume RUN)")
+        config = training.TrainConfig(
+            data=args.data, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, image_size=args.image_size, class_weight=args.class_weight,
+            augment=args.augment, early_stopping=args.early_stopping, seed=args.seed,
+            mixed_precision=args.mixed_precision, fine_tune_epochs=args.fine_tune_epochs, name=args.name)
+        run = training.new_run(config, args.runs_dir)
+    print(f"run folder: {run.path}", file=sys.stderr)
+    training.train(run, verbose=0 if args.json else (1 if sys.stdout.isatty() else 2))
+    summary = training.run_summary(run)
+    if args.json:
+        _json_line(summary)
+    else:
+        validation = summary["validation"]
+        print(f"\n{summary['state']}: {summary['epochs']} epochs, run folder {summary['run']}")
+        if validation:
+            print(f"best model (epoch {summary['best_epoch']}) on validation: accuracy {validation['accuracy']:.3f}, "
+                  f"balanced accuracy {validation['balanced_accuracy']:.3f}, "
+                  f"always-nohotdog/hotdog baseline {validation['majority_baseline']:.3f}")
+    return 0 if summary["state"] in ("completed", "stopped") else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from hotdog.predict import Classifier
+
+    classifier = Classifier.load(args.model)
+    verdicts = classifier.predict(args.images, threshold=args.threshold)
+    for verdict in verdicts:
+        if args.json:
+            _json_line(verdict.to_dict())
+        elif verdict.error:
+            print(f"{verdict.source}: cannot read: {verdict.error}")
+        else:
+            print(f"{verdict.source}: {verdict.label} (P(hotdog) = {verdict.p_hotdog:.3f})")
+    return 0 if any(v.error is None for v in verdicts) else 1
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from hotdog.evaluate import evaluate
+
+    reference = args.run
+    if reference != "imagenet" and not Path(reference).suffix == ".keras":
+        reference = str(runs.find_run(reference, args.runs_dir).path)
+    result = evaluate(reference, args.data, split=args.split, threshold=args.threshold)
+    if args.json:
+        _json_line(result)
+        return 0
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    print(f"{result['split']} split, {result['n']} photos, threshold {result['threshold']}")
+    for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "majority_baseline"):
+        value = result[key]
+        print(f"  {key:<18} {value:.3f}" if value is not None else f"  {key:<18} n/a")
+    print(f"  confusion matrix   true nohotdog: {tn} right, {fp} called hotdog")
+    print(f"                     true hotdog:   {tp} right, {fn} called nohotdog")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    listed = runs.list_runs(args.runs_dir)
+    for run in listed:
+        status, settings = run.status, run.config.get("settings", {})
+        row = {"id": run.id, "state": status.get("state"), "model": settings.get("model"),
+               "epochs_completed": status.get("epochs_completed", 0),
+               "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
+        if args.json:
+            _json_line(row)
+        else:
+            accuracy = row["best_val_accuracy"]
+            print(f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}  "
+                  f"val acc {accuracy:.3f}" if accuracy is not None else
+                  f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}")
+    if not listed and not args.json:
+        print(f"no runs in {args.runs_dir or runs.default_runs_dir()}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    run = runs.find_run(args.run, args.runs_dir)
+    run.request_stop()
+    print(f"asked {run.id} to stop after its current batch")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hotdog.models import REGISTRY, model_names
+
+    parser = argparse.ArgumentParser(prog="python -m hotdog", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    runs_dir = argparse.ArgumentParser(add_help=False)
+    runs_dir.add_argument("--runs-dir", type=Path, default=None,
+                          help="where run folders live (default: $HOTDOG_RUNS_DIR or ./runs)")
+
+    demo = commands.add_parser("demo-data", help="draw the built-in synthetic dataset (offline)")
+    demo.add_argument("dir", type=Path, help="folder to create (kept as it is if it already holds the dataset)")
+    demo.add_argument("--seed", type=int, default=0, help="same seed, same images (default 0)")
+    demo.set_defaults(handler=cmd_demo_data)
+
+    check = commands.add_parser("check-data", help="counts, majority baseline, unreadable files, leakage")
+    check.add_argument("dir", help="dataset root holding train/ (and optionally validation/, test/)")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.set_defaults(handler=cmd_check_data)
+
+    names = ", ".join(f"{name} ({spec.title})" for name, spec in REGISTRY.items() if spec.trainable)
+    train = commands.add_parser("train", parents=[runs_dir], help="train a model into a new run folder",
+                                description=f"Train a model. Models: {names}. Settings left out take the "
+                                            f"model's defaults. Stop with Ctrl+C, SIGTERM or a STOP file in the "
+                                            f"run folder: the best model so far is kept.")
+    train.add_argument("--data", help="dataset root holding train/ (validation/ and test/ optional)")
+    train.add_argument("--model", default="cnn", choices=model_names(trainable_only=True),
+                       help="architecture (default cnn)")
+    train.add_argument("--epochs", type=int, help="passes over the training photos")
+    train.add_argument("--batch-size", type=int, help="photos per step")
+    train.add_argument("--learning-rate", type=float, help="Adam learning rate")
+    train.add_argument("--image-size", type=int, help="side of the square the photos are resized to")
+    train.add_argument("--class-weight", choices=["auto", "none"], default="auto",
+                       help="auto: weigh classes by inverse frequency (default)")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                       help="random flips, rotations, zooms, contrast while training (default: per model)")
+    train.add_argument("--early-stopping", action="store_true", help="stop when validation loss stops improving")
+    train.add_argument("--fine-tune-epochs", type=int, default=0,
+                       help="pretrained models: extra epochs with the top of the backbone unfrozen")
+    train.add_argument("--mixed-precision", action="store_true", help="float16 compute on GPUs")
+    train.add_argument("--seed", type=int, default=0, help="random seed: same seed, same run on CPU")
+    train.add_argument("--name", help="a label for the run folder")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped or failed run from its last epoch")
+    train.add_argument("--run-dir", help=argparse.SUPPRESS)  # a folder already claimed by the app
+    train.add_argument("--json", action="store_true", help="no progress bar; one JSON object as the last line")
+    train.set_defaults(handler=cmd_train)
+
+    predict = commands.add_parser("predict", help="verdicts for photos")
+    predict.add_argument("model", help="run folder, .keras file, or 'imagenet' (pretrained, no training)")
+    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
+    predict.add_argument("--json", action="store_true", help="one JSON object per photo")
+    predict.set_defaults(handler=cmd_predict)
+
+    evaluate = commands.add_parser("evaluate", parents=[runs_dir], help="score a run on a dataset split")
+    evaluate.add_argument("run", help="run folder or id, a .keras file, or 'imagenet'")
+    evaluate.add_argument("--data", required=True, help="dataset root")
+    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    evaluate.add_argument("--threshold", type=float, default=0.5)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    listing = commands.add_parser("runs", parents=[runs_dir], help="list runs, newest first")
+    listing.add_argument("--json", action="store_true", help="one JSON object per run")
+    listing.set_defaults(handler=cmd_runs)
+
+    stop = commands.add_parser("stop", parents=[runs_dir], help="ask a running training to stop")
+    stop.add_argument("run", help="run folder or id")
+    stop.set_defaults(handler=cmd_stop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, runs.TrainingBusy, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

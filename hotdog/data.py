@@ -1,0 +1,326 @@
+"""Datasets on disk: find the splits and classes, check them, and feed them to Keras.
+
+A dataset root holds `train/` (required), `validation/` and `test/` (optional), each with one folder per class.
+Label 1 is always hotdog, whatever the folder names' alphabetical order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from hotdog import images
+from hotdog.cache import cache_dir
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("nohotdog", "hotdog")  # index = label
+POSITIVE_FOLDERS = {"hotdog", "hot_dog", "hot-dog", "hot dog"}
+NEGATIVE_FOLDERS = {"nohotdog", "not_hotdog", "not_hot_dog", "not-hotdog", "nothotdog", "no_hotdog", "not hotdog",
+                    "not-hot-dog", "not hot dog", "no-hotdog"}
+SPLITS = ("train", "validation", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "val": "validation",
+                 "valid": "validation", "test": "test", "testing": "test"}
+VALIDATION_FRACTION = 0.2
+SMALL_IMAGE_PX = 32
+IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
+
+
+class DataError(ValueError):
+    """A dataset folder that does not have the expected layout; the message names the path."""
+
+
+@dataclass(frozen=True)
+class Example:
+    path: Path
+    label: int
+
+
+@dataclass
+class Dataset:
+    """The photos of a dataset root, per split. `validation_from_train` says the validation split was carved out."""
+
+    root: Path
+    splits: dict[str, list[Example]]
+    validation_from_train: bool = False
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {split: class_counts(examples) for split, examples in self.splits.items()}
+
+    def fingerprint(self) -> str:
+        """sha256 over every photo's relative path and bytes: the same photos give the same value anywhere."""
+        return content_fingerprint(example.path for examples in self.splits.values() for example in examples)
+
+
+def class_counts(examples: Iterable[Example]) -> dict[str, int]:
+    counts = {"hotdog": 0, "nohotdog": 0}
+    for example in examples:
+        counts[CLASSES[example.label]] += 1
+    return counts
+
+
+def majority_baseline(counts: dict[str, int]) -> float | None:
+    """Accuracy of always answering the bigger class: the number any model has to beat."""
+    total = sum(counts.values())
+    return max(counts.values()) / total if total else None
+
+
+def class_label(folder_name: str) -> int | None:
+    """1 for a hotdog folder, 0 for a not-hotdog folder, None for anything else."""
+    name = folder_name.strip().lower()
+    if name in POSITIVE_FOLDERS:
+        return 1
+    if name in NEGATIVE_FOLDERS:
+        return 0
+    return None
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name not in IGNORED_NAMES
+
+
+def _split_examples(split_dir: Path) -> list[Example]:
+    if not split_dir.is_dir():
+        raise DataError(f"{split_dir} should be a folder holding one folder per class (hotdog, nohotdog)")
+    examples: list[Example] = []
+    seen_labels: dict[int, Path] = {}
+    for entry in sorted(filter(_visible, split_dir.iterdir())):
+        if not entry.is_dir():
+            raise DataError(f"{entry} is a file where a class folder belongs: put photos in {split_dir}/hotdog "
+                            f"or {split_dir}/nohotdog")
+        label = class_label(entry.name)
+        if label is None:
+            raise DataError(f"{entry}: unknown class folder {entry.name!r}; expected exactly two classes, "
+                            f"hotdog and nohotdog (or hot_dog / not_hot_dog, not-hotdog, ...)")
+        if label in seen_labels:
+            raise DataError(f"{entry} and {seen_labels[label]} are the same class; keep one of them")
+        seen_labels[label] = entry
+        examples += [Example(path, label) for path in sorted(entry.rglob("*"))
+                     if path.is_file() and all(_visible(part) for part in path.relative_to(entry).parents
+                                               if part != Path(".")) and _visible(path)]
+    if not examples:
+        raise DataError(f"{split_dir} holds no photos: expected {split_dir}/hotdog and {split_dir}/nohotdog")
+    if len(seen_labels) < 2:
+        missing = "nohotdog" if 1 in seen_labels else "hotdog"
+        raise DataError(f"{split_dir} has no {missing} folder: both classes are needed")
+    return examples
+
+
+def _find_splits(root: Path) -> dict[str, Path]:
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder")
+    found: dict[str, Path] = {}
+    for entry in sorted(filter(_visible, root.iterdir())):
+        split = SPLIT_ALIASES.get(entry.name.lower())
+        if split is None:
+            continue
+        if split in found:
+            raise DataError(f"{entry} and {found[split]} are both a {split} split; keep one")
+        found[split] = entry
+    if "train" not in found:
+        raise DataError(f"{root} has no train/ folder: a dataset needs train/hotdog and train/nohotdog "
+                        f"(validation/ and test/ are optional)")
+    return found
+
+
+def stratified_split(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """Hold out `fraction` of each class, the same photos for the same seed."""
+    rng = random.Random(seed)
+    kept: list[Example] = []
+    held: list[Example] = []
+    for label in (0, 1):
+        members = [example for example in examples if example.label == label]
+        rng.shuffle(members)
+        n_held = round(len(members) * fraction) if len(members) > 1 else 0
+        n_held = max(n_held, 1) if len(members) > 1 else 0
+        held += members[:n_held]
+        kept += members[n_held:]
+    return sorted(kept, key=lambda e: e.path), sorted(held, key=lambda e: e.path)
+
+
+def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION) -> Dataset:
+    """List a dataset root's photos per split; without validation/, hold out a stratified share of train."""
+    root = Path(root).expanduser()
+    found = _find_splits(root)
+    splits = {split: _split_examples(path) for split, path in found.items()}
+    carved = "validation" not in splits
+    if carved:
+        splits["train"], splits["validation"] = stratified_split(splits["train"], validation_fraction, seed)
+        if not splits["validation"]:
+            raise DataError(f"{root / 'train'} is too small to hold out validation photos; add photos or a "
+                            f"validation/ folder")
+    return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_fingerprint(paths: Iterable[Path]) -> str:
+    paths = sorted(paths)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        digests = list(pool.map(file_sha256, paths))
+    total = hashlib.sha256()
+    for path, digest in zip(paths, digests):
+        total.update(f"{path.parent.name}/{path.name}:{digest}\n".encode())
+    return total.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------- checking
+
+
+@dataclass
+class Decoded:
+    """Photos decoded once to uint8 at one size, with what could not be read."""
+
+    images: np.ndarray  # (n, size, size, 3) uint8, in memory or memory-mapped from the cache
+    labels: np.ndarray  # (n,) float32
+    paths: list[Path]
+    unreadable: list[dict] = field(default_factory=list)
+
+
+def _read(path: Path, size: int) -> tuple[np.ndarray | None, str | None]:
+    try:
+        return images.load_array(path, size), None
+    except images.ImageError as error:
+        return None, str(error)
+
+
+def check_data(root: str | Path, seed: int = 0) -> dict:
+    """Everything a teacher should know before training: counts, baselines, unreadable files, leakage, tiny photos."""
+    dataset = load_dataset(root, seed=seed)
+    all_examples = [(split, example) for split, examples in dataset.splits.items() for example in examples]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(lambda item: images.probe(item[1].path), all_examples))
+        digests = list(pool.map(lambda item: file_sha256(item[1].path), all_examples))
+    unreadable = [{"path": str(example.path), "split": split, "reason": error}
+                  for (split, example), (size, error) in zip(all_examples, results) if error]
+    small = [{"path": str(example.path), "width": size[0], "height": size[1]}
+             for (_, example), (size, error) in zip(all_examples, results)
+             if size and min(size) < SMALL_IMAGE_PX]
+    counts = dataset.counts()
+    return {
+        "root": str(dataset.root),
+        "splits": counts,
+        "validation_from_train": dataset.validation_from_train,
+        "majority_baseline": {split: majority_baseline(c) for split, c in counts.items()},
+        "unreadable": unreadable,
+        "duplicates_across_splits": _cross_split_duplicates(all_examples, digests),
+        "small_images": small,
+    }
+
+
+def _cross_split_duplicates(all_examples: list[tuple[str, Example]], digests: list[str]) -> list[list[str]]:
+    by_digest: dict[str, list[tuple[str, Path]]] = defaultdict(list)
+    for (split, example), digest in zip(all_examples, digests):
+        by_digest[digest].append((split, example.path))
+    pairs = []
+    for members in by_digest.values():
+        for i, (split_a, path_a) in enumerate(members):
+            pairs += [[str(path_a), str(path_b)] for split_b, path_b in members[i + 1:] if split_b != split_a]
+    return sorted(pairs)
+
+
+# ---------------------------------------------------------------------------------------------- input pipeline
+
+
+def decode(examples: list[Example], size: int, progress: Callable[[int, int], None] | None = None) -> Decoded:
+    """Decode each photo once at `size`, skipping unreadable files with a warning; cached on disk by content.
+
+    The cache is a plain .npy file keyed by the photos' fingerprint and size, memory-mapped on load: a second
+    run on the same data starts at once, and a dataset bigger than memory is paged from disk.
+    """
+    paths = [example.path for example in examples]
+    key = f"{content_fingerprint(paths)[:24]}-{size}"
+    folder = cache_dir() / "decoded"
+    images_file, meta_file = folder / f"{key}.npy", folder / f"{key}.json"
+    if images_file.exists() and meta_file.exists():
+        return _load_decoded(images_file, meta_file, examples)
+    decoded = _decode_all(examples, size, progress)
+    _save_decoded(decoded, folder, images_file, meta_file)
+    return decoded
+
+
+def _decode_all(examples: list[Example], size: int, progress: Callable[[int, int], None] | None) -> Decoded:
+    arrays = np.zeros((len(examples), size, size, 3), dtype=np.uint8)
+    keep = np.zeros(len(examples), dtype=bool)
+    unreadable: list[dict] = []
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        for index, (array, error) in enumerate(pool.map(lambda e: _read(e.path, size), examples)):
+            if error:
+                log.warning("skipping unreadable photo %s: %s", examples[index].path, error)
+                unreadable.append({"path": str(examples[index].path), "reason": error})
+            else:
+                arrays[index] = array
+                keep[index] = True
+            if progress and (index % 32 == 0 or index == len(examples) - 1):
+                progress(index + 1, len(examples))
+    kept = [example for example, ok in zip(examples, keep) if ok]
+    return Decoded(images=arrays[keep], labels=np.array([e.label for e in kept], dtype=np.float32),
+                   paths=[e.path for e in kept], unreadable=unreadable)
+
+
+def _save_decoded(decoded: Decoded, folder: Path, images_file: Path, meta_file: Path) -> None:
+    import json
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = images_file.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(temporary, decoded.images)
+        os.replace(temporary, images_file)
+        meta = {"paths": [str(p) for p in decoded.paths], "unreadable": decoded.unreadable}
+        temporary_meta = meta_file.with_suffix(f".{os.getpid()}.tmp")
+        temporary_meta.write_text(json.dumps(meta))
+        os.replace(temporary_meta, meta_file)
+    except OSError as error:  # a read-only or full cache only costs speed
+        log.warning("could not cache decoded photos in %s: %s", folder, error)
+
+
+def _load_decoded(images_file: Path, meta_file: Path, examples: list[Example]) -> Decoded:
+    import json
+
+    meta = json.loads(meta_file.read_text())
+    labels = {example.path: example.label for example in examples}
+    paths = [Path(p) for p in meta["paths"]]
+    # The cache is keyed by content; the same photos may sit at another path now.
+    if any(path not in labels for path in paths):
+        by_name = {(e.path.parent.name, e.path.name): e for e in examples}
+        paths = [by_name[(p.parent.name, p.name)].path for p in paths]
+    for entry in meta["unreadable"]:
+        log.warning("skipping unreadable photo %s: %s", entry["path"], entry["reason"])
+    return Decoded(images=np.load(images_file, mmap_mode="r"),
+                   labels=np.array([labels[p] for p in paths], dtype=np.float32),
+                   paths=paths, unreadable=meta["unreadable"])
+
+
+def make_tf_dataset(decoded: Decoded, batch_size: int, shuffle: bool, seed: int = 0):
+    """Shuffle, batch and prefetch decoded photos as float32 0..255 (each model rescales inside itself)."""
+    import tensorflow as tf
+
+    n = len(decoded.labels)
+    size = decoded.images.shape[1]
+    dataset = tf.data.Dataset.range(n)
+    if shuffle:
+        dataset = dataset.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+
+    def gather(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.sort(indices)
+        return decoded.images[order].astype(np.float32), decoded.labels[order]
+
+    def load(indices):
+        batch_images, batch_labels = tf.numpy_function(gather, [indices], [tf.float32, tf.float32])
+        batch_images.set_shape([None, size, size, 3])
+        batch_labels.set_shape([None])
+        return batch_images, batch_labels
+
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,67 @@
+"""Which device trains: a GPU when there is one (several: mirrored), the CPU otherwise."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+#: Split the CPU into this many logical devices and mirror across them: exercises the multi-GPU code path on
+#: a machine without GPUs (tests), and is harmless otherwise.
+CPU_REPLICAS_ENV = "HOTDOG_CPU_REPLICAS"
+
+
+@lru_cache(maxsize=1)
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe() -> str:
+    """"GPU: NVIDIA H200" or "CPU: <model> (2 cores)"; imports TensorFlow."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
+        return f"GPU: {names[0]}" + (f" x{len(names)}" if len(names) > 1 else "")
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+
+
+def setup(mixed_precision: bool = False):
+    """Configure TensorFlow for training; returns (distribution strategy, device description)."""
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised in this process
+            pass
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpus else "mixed_bfloat16")
+    replicas = int(os.environ.get(CPU_REPLICAS_ENV, "0") or 0)
+    if len(gpus) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+    elif not gpus and replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+        except RuntimeError:
+            pass
+        strategy = tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+    else:
+        strategy = tf.distribute.get_strategy()
+    device = describe()
+    if strategy.num_replicas_in_sync > 1:
+        device += f", mirrored over {strategy.num_replicas_in_sync} replicas"
+    if mixed_precision:
+        device += f", mixed precision ({keras.mixed_precision.global_policy().name})"
+    return strategy, device

@@ -1,0 +1,136 @@
+"""The registry of architectures: each name knows its default image size and builds a model that takes raw
+0..255 RGB photos and returns P(hotdog), with all of its preprocessing inside, so a saved model can never be fed
+differently from how it was trained.
+
+Importing this module does not import TensorFlow: the app lists the models without paying for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import keras
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one architecture. `build(image_size, augment)` returns an uncompiled Keras model."""
+
+    name: str
+    title: str
+    description: str
+    image_size: int
+    build: Callable[[int, bool], "keras.Model"]
+    augment: bool = True
+    learning_rate: float = 1e-3
+    epochs: int = 10
+    batch_size: int = 32
+    trainable: bool = True
+
+
+REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(model_names())}") from None
+
+
+def model_names(trainable_only: bool = False) -> list[str]:
+    return [name for name, spec in REGISTRY.items() if spec.trainable or not trainable_only]
+
+
+def build_model(name: str, image_size: int | None = None, augment: bool | None = None,
+                learning_rate: float | None = None) -> "keras.Model":
+    """Build and compile a registered model for binary hotdog / nohotdog training."""
+    spec = get_spec(name)
+    model = spec.build(image_size or spec.image_size, spec.augment if augment is None else augment)
+    compile_model(model, learning_rate or spec.learning_rate)
+    return model
+
+
+def compile_model(model: "keras.Model", learning_rate: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
+
+
+def augmentation(seed: int | None = None) -> "keras.Sequential":
+    """Random flips, turns, zooms and contrast: active while training, a no-op when predicting."""
+    import keras
+    from keras import layers
+
+    return keras.Sequential([
+        layers.RandomFlip("horizontal", seed=seed),
+        layers.RandomRotation(0.1, fill_mode="reflect", seed=seed),
+        layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
+        layers.RandomContrast(0.2, seed=seed),
+    ], name="augmentation")
+
+
+def _inputs_scaled(image_size: int, augment: bool):
+    """Raw RGB input, rescaled to 0..1 inside the model, optionally augmented."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    if augment:
+        x = augmentation()(x)
+    return inputs, x
+
+
+def build_seed(image_size: int, augment: bool) -> "keras.Model":
+    """The blog post's network, layer for layer: 1,615,905 parameters at 120x120."""
+    import keras
+    from keras import layers
+
+    inputs, x = _inputs_scaled(image_size, augment)
+    x = layers.Conv2D(32, (3, 3), activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2D(32, (3, 3), activation="relu")(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(64, activation="relu")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="p_hotdog", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="seed")
+
+
+def build_cnn(image_size: int, augment: bool) -> "keras.Model":
+    """A from-scratch CNN that generalises: augmentation, batch norm, dropout, global pooling."""
+    import keras
+    from keras import layers
+
+    inputs, x = _inputs_scaled(image_size, augment)
+    for filters in (32, 64, 128, 256):
+        for _ in range(2 if filters > 32 else 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization()(x)
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="p_hotdog", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+register(ModelSpec(
+    name="seed", title="Seed CNN (the blog post)",
+    description="The blog post's small CNN at 120x120: two convolutions, a big dense layer. Learns the demo data "
+                "fast; barely beats chance on real photos.",
+    image_size=120, build=build_seed, augment=False, epochs=10, batch_size=32))
+
+register(ModelSpec(
+    name="cnn", title="Better CNN (from scratch)",
+    description="A deeper CNN with augmentation, batch norm, dropout and global pooling, trained from scratch.",
+    image_size=128, build=build_cnn, augment=True, epochs=40, batch_size=32))

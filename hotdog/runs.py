@@ -1,0 +1,229 @@
+"""Run folders: everything a training run knows lives on disk, so any page, tab or restart can read it back.
+
+    RUNS_DIR/<run-id>/
+        config.json      every setting, the dataset and its fingerprint, library versions
+        status.json      running | completed | stopped | failed, times, device, pid, heartbeat (atomic writes)
+        metrics.jsonl    one JSON object per batch / epoch event, appended and flushed at once
+        model.keras      the best epoch on validation loss
+        last.keras       the last completed epoch, with optimizer state, for --resume
+        tensorboard/     TensorBoard logs
+        log.txt          the training process's console, when started from the app
+        STOP             present = please stop after the current batch
+
+Importing this module does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+CONFIG, STATUS, METRICS = "config.json", "status.json", "metrics.jsonl"
+BEST_MODEL, LAST_MODEL, STOP, LOG, TENSORBOARD = "model.keras", "last.keras", "STOP", "log.txt", "tensorboard"
+ACTIVE_STATES = ("starting", "running")
+#: A running run whose heartbeat is older than this is reported as failed.
+HEARTBEAT_TIMEOUT_S = 120.0
+
+
+class TrainingBusy(RuntimeError):
+    """Another training is already running on this server."""
+
+    def __init__(self, run: "Run") -> None:
+        super().__init__(f"a training is already running: {run.id} (started {run.status.get('started_at', '?')}); "
+                         f"stop it or wait for it to finish")
+        self.run = run
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("HOTDOG_RUNS_DIR") or "runs").expanduser()
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temp file and rename: a reader sees the old file or the new one, never half of one."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record, default=float) + "\n")
+        handle.flush()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete lines; a half-written last line (a crash mid-write) is ignored."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return []
+    records = []
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class Run:
+    """One run folder, read fresh from disk each time."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> dict:
+        return read_json(self.path / CONFIG)
+
+    @property
+    def status(self) -> dict:
+        """status.json, with a dead or silent training process reported as failed."""
+        status = read_json(self.path / STATUS)
+        if status.get("state") in ACTIVE_STATES:
+            heartbeat = status.get("heartbeat", 0)
+            if not pid_alive(status.get("pid")):
+                return {**status, "state": "failed",
+                        "error": f"the training process (pid {status.get('pid')}) died without finishing"}
+            if heartbeat and time.time() - heartbeat > HEARTBEAT_TIMEOUT_S:
+                return {**status, "state": "failed",
+                        "error": f"the training process stopped responding (no heartbeat for "
+                                 f"{time.time() - heartbeat:.0f} s)"}
+        return status
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "unknown")
+
+    def metrics(self) -> list[dict]:
+        return read_jsonl(self.path / METRICS)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / BEST_MODEL
+
+    def has_model(self) -> bool:
+        return self.model_path.exists()
+
+    def request_stop(self) -> None:
+        """Ask the training process to stop after its current batch; it keeps the best model."""
+        (self.path / STOP).touch()
+
+    def update_status(self, **fields: Any) -> dict:
+        status = {**read_json(self.path / STATUS), **fields}
+        write_json_atomic(self.path / STATUS, status)
+        return status
+
+
+def new_run_id(model: str, name: str | None = None) -> str:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or model).strip("-.")[:40] or model
+    return f"{stamp}-{label}-{secrets.token_hex(2)}"
+
+
+def list_runs(runs_dir: Path | None = None) -> list[Run]:
+    """Runs newest first (run ids start with their start time)."""
+    runs_dir = Path(runs_dir or default_runs_dir())
+    if not runs_dir.is_dir():
+        return []
+    return [Run(path) for path in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
+            if path.is_dir() and (path / CONFIG).exists()]
+
+
+def find_run(reference: str | Path, runs_dir: Path | None = None) -> Run:
+    """A run from its folder path or its id in the runs folder."""
+    path = Path(reference)
+    if not (path / CONFIG).exists():
+        path = Path(runs_dir or default_runs_dir()) / str(reference)
+    if not (path / CONFIG).exists():
+        raise FileNotFoundError(f"no run folder at {reference} (a run folder holds {CONFIG})")
+    return Run(path)
+
+
+def latest_completed(runs_dir: Path | None = None) -> Run | None:
+    return next((run for run in list_runs(runs_dir) if run.state == "completed" and run.has_model()), None)
+
+
+def active_run(runs_dir: Path | None = None) -> Run | None:
+    return next((run for run in list_runs(runs_dir) if run.state in ACTIVE_STATES), None)
+
+
+@contextlib.contextmanager
+def start_lock(runs_dir: Path) -> Iterator[None]:
+    """Serialise "is anything running? then start mine" across processes and sessions (a lock on disk)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with open(runs_dir / ".start.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim_run(runs_dir: Path, run_id: str, config: dict, pid: int | None = None) -> Run:
+    """Create a run folder in state `starting`, unless another training is active (TrainingBusy)."""
+    with start_lock(runs_dir):
+        busy = active_run(runs_dir)
+        if busy is not None:
+            raise TrainingBusy(busy)
+        path = runs_dir / run_id
+        path.mkdir(parents=True)
+        write_json_atomic(path / CONFIG, config)
+        run = Run(path)
+        run.update_status(state="starting", pid=pid or os.getpid(), created_at=now_iso(), heartbeat=time.time())
+        return run
+
+
+def reclaim_run(run: Run) -> Run:
+    """Mark a stopped or failed run as starting again (to resume it), unless any training is active."""
+    with start_lock(run.path.parent):
+        busy = active_run(run.path.parent)
+        if busy is not None:
+            raise TrainingBusy(busy)
+        if run.state == "completed":
+            raise ValueError(f"run {run.id} is already completed; start a new run to train more")
+        (run.path / STOP).unlink(missing_ok=True)
+        run.update_status(state="starting", pid=os.getpid(), heartbeat=time.time(), error=None, traceback=None)
+        return run

@@ -1,0 +1,328 @@
+"""One training run: data -> model -> fit, with every event written to the run folder as it happens.
+
+`train()` runs in the current process (the CLI); `start_training_process()` is what the app calls: it claims the
+run folder under the server-wide lock and launches `python -m hotdog train` in its own process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hotdog import runs
+from hotdog.models import get_spec
+
+HEARTBEAT_EVERY_S = 5.0
+#: Aim for about this many batch events per epoch (always the first and the last batch).
+BATCH_EVENTS_PER_EPOCH = 25
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a run. None means "the model's default" and is filled in by `resolved()`."""
+
+    data: str
+    model: str = "cnn"
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    image_size: int | None = None
+    class_weight: str = "auto"
+    augment: bool | None = None
+    early_stopping: bool = False
+    seed: int = 0
+    mixed_precision: bool = False
+    fine_tune_epochs: int = 0
+    name: str | None = None
+
+    def resolved(self) -> "TrainConfig":
+        spec = get_spec(self.model)
+        if not spec.trainable:
+            raise ValueError(f"model {self.model!r} is used as it is and cannot be trained")
+        if self.class_weight not in ("auto", "none"):
+            raise ValueError("class_weight must be 'auto' or 'none'")
+        resolved = dataclasses.replace(
+            self, data=str(Path(self.data).expanduser().resolve()),
+            epochs=_default(self.epochs, spec.epochs), batch_size=_default(self.batch_size, spec.batch_size),
+            learning_rate=_default(self.learning_rate, spec.learning_rate),
+            image_size=_default(self.image_size, spec.image_size), augment=_default(self.augment, spec.augment))
+        for name in ("epochs", "batch_size", "image_size"):
+            if getattr(resolved, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if resolved.image_size < 32:
+            raise ValueError("image_size must be at least 32 pixels")
+        if not resolved.learning_rate > 0:
+            raise ValueError("learning_rate must be positive")
+        return resolved
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+
+def library_versions() -> dict[str, str]:
+    import keras
+    import numpy
+    import PIL
+    import tensorflow as tf
+
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": numpy.__version__, "pillow": PIL.__version__}
+
+
+# ---------------------------------------------------------------------------------------------- callbacks
+
+
+def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
+    import keras
+
+    def floats(logs: dict | None) -> dict[str, float]:
+        return {key: float(value) for key, value in (logs or {}).items()}
+
+    class MetricsLogger(keras.callbacks.Callback):
+        """Appends batch and epoch events to metrics.jsonl, flushed at once, for the live charts."""
+
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            self.epoch = epoch + 1
+            self.steps = self.params.get("steps") or 0
+            self.every = max(1, self.steps // BATCH_EVENTS_PER_EPOCH)
+
+        def _event(self, kind: str, step: int, logs: dict | None) -> dict:
+            now = time.time()
+            return {"event": kind, "epoch": self.epoch, "epochs": self.params.get("epochs"), "step": step,
+                    "steps": self.steps, "global_step": (self.epoch - 1) * self.steps + step,
+                    **floats(logs), "time": now, "elapsed": now - start_time}
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            step = batch + 1
+            if step == 1 or step % self.every == 0 or step == self.steps or stop.is_set():
+                runs.append_jsonl(run.path / runs.METRICS, self._event("batch", step, logs))
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            event = self._event("epoch", self.steps, logs)
+            if stop.is_set():
+                event["partial"] = True
+            runs.append_jsonl(run.path / runs.METRICS, event)
+
+    class Checkpoints(keras.callbacks.Callback):
+        """Saves the best epoch (validation loss) and the last one, each atomically."""
+
+        def __init__(self, best: float) -> None:
+            super().__init__()
+            self.best = best
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = floats(logs)
+            _save_atomic(self.model, run.path / runs.LAST_MODEL)
+            if logs.get("val_loss", float("inf")) < self.best:
+                self.best = logs["val_loss"]
+                _save_atomic(self.model, run.path / runs.BEST_MODEL)
+                run.update_status(best_epoch=epoch + 1, best_val_loss=self.best,
+                                  best_val_accuracy=logs.get("val_accuracy"))
+            run.update_status(epochs_completed=epoch + 1)
+
+    class StopOnRequest(keras.callbacks.Callback):
+        """A STOP file or SIGTERM ends training after the current batch."""
+
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if (run.path / runs.STOP).exists():
+                stop.set()
+            if stop.is_set():
+                self.model.stop_training = True
+
+    return MetricsLogger, Checkpoints, StopOnRequest
+
+
+def _save_atomic(model, path: Path) -> None:
+    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _heartbeat(run: runs.Run, done: threading.Event) -> None:
+    while not done.wait(HEARTBEAT_EVERY_S):
+        try:
+            run.update_status(heartbeat=time.time())
+        except OSError:
+            return
+
+
+# ---------------------------------------------------------------------------------------------- the run
+
+
+def new_run(config: TrainConfig, runs_dir: Path | None = None) -> runs.Run:
+    """Check the settings and claim a run folder for them (TrainingBusy while another training runs)."""
+    from hotdog.data import load_dataset
+
+    config = config.resolved()
+    load_dataset(config.data, seed=config.seed)  # a wrong folder is refused before any run folder exists
+    runs_dir = Path(runs_dir or runs.default_runs_dir()).resolve()
+    return runs.claim_run(runs_dir, runs.new_run_id(config.model, config.name), _config_record(config))
+
+
+def train(run: runs.Run, verbose: int = 1) -> runs.Run:
+    """Train a claimed run in this process and return it; its status says how it ended.
+
+    A run that already has completed epochs (stopped, or killed) continues from its last checkpoint.
+    """
+    config = TrainConfig(**run.config["settings"])
+    run.update_status(pid=os.getpid(), heartbeat=time.time())
+    stop, done = threading.Event(), threading.Event()
+    handlers = _stop_on_signals(stop)
+    threading.Thread(target=_heartbeat, args=(run, done), daemon=True).start()
+    try:
+        _fit(config, run, stop, verbose)
+    except BaseException as error:
+        message = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        run.update_status(state="failed", error=message, traceback=traceback.format_exc(limit=8),
+                          ended_at=runs.now_iso())
+        raise
+    finally:
+        done.set()
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    return run
+
+
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """SIGTERM and Ctrl+C end training after the current batch, keeping the best model (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _config_record(config: TrainConfig) -> dict:
+    return {"settings": dataclasses.asdict(config), "created_at": runs.now_iso()}
+
+
+def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int) -> None:
+    from hotdog import data, devices
+    from hotdog.evaluate import binary_metrics
+
+    strategy, device = devices.setup(config.mixed_precision)
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    run.update_status(state="running", device=device, started_at=run.status.get("started_at") or runs.now_iso(),
+                      phase="decoding photos")
+    dataset = data.load_dataset(config.data, seed=config.seed)
+    decoded = {split: data.decode(dataset.splits[split], config.image_size) for split in ("train", "validation")}
+    unreadable = [entry for d in decoded.values() for entry in d.unreadable]
+    counts = {split: data.class_counts(data.Example(p, int(l)) for p, l in zip(d.paths, d.labels))
+              for split, d in decoded.items()}
+    record = run.config
+    record.update(dataset={"path": str(dataset.root), "counts": dataset.counts(), "used": counts,
+                           "validation_from_train": dataset.validation_from_train,
+                           "fingerprint": dataset.fingerprint(), "unreadable": unreadable,
+                           "majority_baseline": {s: data.majority_baseline(c) for s, c in counts.items()}},
+                  versions=library_versions(), device=device)
+    runs.write_json_atomic(run.path / runs.CONFIG, record)
+    for split, d in decoded.items():
+        if len(set(d.labels.tolist())) < 2:
+            raise data.DataError(f"the {split} split has readable photos of only one class; both are needed")
+
+    with strategy.scope():
+        model, initial_epoch, best = _model_for(config, run)
+    train_data = data.make_tf_dataset(decoded["train"], config.batch_size, shuffle=True, seed=config.seed)
+    val_data = data.make_tf_dataset(decoded["validation"], config.batch_size, shuffle=False)
+    MetricsLogger, Checkpoints, StopOnRequest = _metrics_callbacks(run, stop, time.time())
+    callbacks = [MetricsLogger(), StopOnRequest(), Checkpoints(best),
+                 keras.callbacks.TensorBoard(log_dir=str(run.path / runs.TENSORBOARD), write_graph=False)]
+    if config.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True))
+    run.update_status(phase="training")
+    model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
+              class_weight=_class_weights(decoded["train"].labels) if config.class_weight == "auto" else None,
+              callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles itself
+
+    summary = {}
+    if run.has_model():
+        best_model = keras.saving.load_model(run.model_path, safe_mode=True)
+        scores = best_model.predict(val_data, verbose=0).reshape(-1)
+        summary = binary_metrics(decoded["validation"].labels, scores)
+    run.update_status(state="stopped" if stop.is_set() else "completed", ended_at=runs.now_iso(),
+                      phase=None, validation=summary,
+                      note=None if run.has_model() else "stopped before the first epoch ended: no model saved")
+
+
+def _model_for(config: TrainConfig, run: runs.Run):
+    """A fresh compiled model, or the last checkpoint with its optimizer state when the run is resumed."""
+    import keras
+
+    from hotdog.models import build_model
+
+    done = run.status.get("epochs_completed", 0)
+    _drop_events_after(run, done)
+    if done and (run.path / runs.LAST_MODEL).exists():
+        model = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
+        return model, done, run.status.get("best_val_loss", float("inf"))
+    model = build_model(config.model, config.image_size, config.augment, config.learning_rate)
+    return model, 0, float("inf")
+
+
+def _drop_events_after(run: runs.Run, epoch: int) -> None:
+    """Keep the metrics history up to the last completed epoch: the interrupted epoch is trained again."""
+    kept = [event for event in run.metrics() if event.get("epoch", 0) <= epoch]
+    temporary = run.path / f".{runs.METRICS}.tmp"
+    temporary.write_text("".join(json.dumps(event) + "\n" for event in kept))
+    os.replace(temporary, run.path / runs.METRICS)
+
+
+def _class_weights(labels) -> dict[int, float]:
+    """Weigh each class by the inverse of its share, so "always nohotdog" stops being a good answer."""
+    total = len(labels)
+    positives = float(labels.sum())
+    counts = {0: total - positives, 1: positives}
+    return {label: total / (2 * count) for label, count in counts.items() if count}
+
+
+# ---------------------------------------------------------------------------------------------- from the app
+
+
+def start_training_process(config: TrainConfig, runs_dir: Path | None = None) -> runs.Run:
+    """Claim a run folder (refused while another training runs) and train it in a separate process.
+
+    The process outlives the page that started it; everything it learns goes to the run folder.
+    """
+    run = new_run(config, runs_dir)
+    _spawn(run)
+    return run
+
+
+def resume_training_process(run: runs.Run) -> runs.Run:
+    """Continue a stopped or failed run from its last completed epoch, in its own process."""
+    runs.reclaim_run(run)
+    _spawn(run)
+    return run
+
+
+def _spawn(run: runs.Run) -> None:
+    log = open(run.path / runs.LOG, "ab")
+    process = subprocess.Popen([sys.executable, "-m", "hotdog", "train", "--run-dir", str(run.path)], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    log.close()
+    run.update_status(pid=process.pid)
+
+
+def run_summary(run: runs.Run) -> dict[str, Any]:
+    """What the console prints at the end: where the run is and how it did."""
+    status = run.status
+    epochs = [e for e in run.metrics() if e["event"] == "epoch"]
+    last = epochs[-1] if epochs else {}
+    return {"run": str(run.path), "state": status.get("state"), "error": status.get("error"),
+            "epochs": len(epochs), "best_epoch": status.get("best_epoch"),
+            "loss": last.get("loss"), "accuracy": last.get("accuracy"), "val_loss": last.get("val_loss"),
+            "val_accuracy": last.get("val_accuracy"), "validation": status.get("validation", {}),
+            "model": str(run.model_path) if run.has_model() else None}

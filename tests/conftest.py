@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated cache and runs folder, tiny real datasets, one real trained run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data" / "food101-hotdog"
+needs_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(),
+    reason=f"real photos not found at {SHARED_DATA} (../shared/data ships with the team checkout, not with a clone)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_folders(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every test writes caches and runs under pytest's temp folder, never into the user's."""
+    root = tmp_path_factory.mktemp("hotdog-env")
+    os.environ["HOTDOG_CACHE_DIR"] = str(root / "cache")
+    os.environ["HOTDOG_RUNS_DIR"] = str(root / "runs")
+    os.environ["HOTDOG_DATA_DIR"] = str(root / "data")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_cli(*args: str, check: bool = True, timeout: float = 600, env: dict | None = None,
+            cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python -m hotdog ...` in a real subprocess."""
+    result = subprocess.run([sys.executable, "-m", "hotdog", *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def draw_photo(path: Path, hotdog: bool, index: int, fmt: str = "JPEG") -> Path:
+    """A small drawn photo: a brown sausage on a bun colour for hotdog, a round green thing otherwise."""
+    image = Image.new("RGB", (96, 72), (90 + index % 60, 140, 200) if hotdog else (60, 110 + index % 60, 60))
+    draw = ImageDraw.Draw(image)
+    if hotdog:
+        draw.rounded_rectangle([10 + index % 9, 25, 86, 50], radius=12, fill=(225, 180, 110))
+        draw.rounded_rectangle([14 + index % 9, 32, 82, 43], radius=6, fill=(150, 60, 30))
+    else:
+        draw.ellipse([20 + index % 11, 12, 70, 62], fill=(240, 220, 40))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, fmt)
+    return path
+
+
+def make_dataset(root: Path, per_class: dict[str, int], positive: str = "hotdog",
+                 negative: str = "nohotdog") -> Path:
+    """A dataset in the seed layout; `per_class` maps split -> photos per class."""
+    for split, count in per_class.items():
+        for index in range(count):
+            draw_photo(root / split / positive / f"{index}.jpg", True, index + hash(split) % 7)
+            draw_photo(root / split / negative / f"{index}.jpg", False, index + hash(split) % 5)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("tiny"), {"train": 24, "validation": 8, "test": 8})
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hotdog import demo_data
+
+    return demo_data.generate(tmp_path_factory.mktemp("demo") / "demo")
+
+
+@pytest.fixture(scope="session")
+def trained_run(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed model trained for real for 2 epochs on the demo data, through the CLI."""
+    runs_dir = tmp_path_factory.mktemp("trained-runs")
+    result = run_cli("train", "--data", demo_dataset, "--model", "seed", "--epochs", "2", "--runs-dir", runs_dir,
+                     "--json")
+    summary = last_json(result.stdout)
+    assert summary["state"] == "completed", summary
+    return Path(summary["run"])

@@ -1,0 +1,136 @@
+"""EfficientNet-Lite0 with real ImageNet weights: the torch-free reader is safe, the cache is atomic, the network
+recognises real photos, and the zero-shot hotdog model works on real hotdog photos."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import threading
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA, needs_shared_data
+from hotdog import pretrained
+from hotdog.images import load_array, to_array
+
+skimage_data = pytest.importorskip("skimage.data")
+
+CAT_CLASSES = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+
+
+@pytest.fixture(scope="module")
+def photos() -> np.ndarray:
+    """skimage's coffee and cat photos, resized the way the app feeds every model."""
+    return np.stack([to_array(Image.fromarray(photo), pretrained.IMAGE_SIZE)
+                     for photo in (skimage_data.coffee(), skimage_data.chelsea())])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def zero_shot() -> keras.Model:
+    return pretrained.build_imagenet_hotdog_model()
+
+
+def _evil_weights(path: Path, reduce: tuple) -> None:
+    """A legacy-looking weights file whose state dict, when unpickled naively, runs `reduce`."""
+
+    class Evil:
+        def __reduce__(self):
+            return reduce
+
+    preamble = [pretrained._LEGACY_MAGIC, pretrained._LEGACY_PROTOCOL, {"little_endian": True}]
+    path.write_bytes(b"".join(pickle.dumps(item, protocol=2) for item in [*preamble, Evil()]))
+
+
+def test_reader_gives_the_lite0_state_dict():
+    state = pretrained.read_legacy_torch_state_dict(pretrained.source_weights_path())
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_fc.weight"].shape == (1000, 1280) and state["_fc.weight"].dtype == np.float32
+    trainable = sum(a.size for key, a in state.items() if not key.endswith(("running_mean", "running_var", "tracked")))
+    assert trainable == 4_652_008
+
+
+@pytest.mark.parametrize("payload", ["os.system", "builtins.eval"])
+def test_malicious_pickle_is_refused_and_nothing_runs(tmp_path: Path, payload: str):
+    marker = tmp_path / "pwned"
+    if payload == "os.system":
+        reduce = (os.system, (f"touch {marker}",))
+    else:
+        reduce = (eval, (f"open({str(marker)!r}, 'w')",))
+    _evil_weights(tmp_path / "evil.pth", reduce)
+    with pytest.raises(pretrained.UnsafeWeightsError, match="system|eval"):
+        pretrained.read_legacy_torch_state_dict(tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+def test_checksum_mismatch_is_refused_with_both_hashes(tmp_path: Path):
+    source, destination = tmp_path / "other.pth", tmp_path / "out.npz"
+    source.write_bytes(b"not the weights we know")
+    got = hashlib.sha256(source.read_bytes()).hexdigest()
+    with pytest.raises(pretrained.WeightsChecksumError, match=f"expected {pretrained.SOURCE_SHA256}, got {got}"):
+        pretrained.convert_lite0(source, destination)
+    assert not destination.exists()
+
+
+def test_conversion_goes_to_hotdog_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("HOTDOG_CACHE_DIR", str(tmp_path / "cache"))
+    path = pretrained.lite0_weights_path()
+    assert path.parent == tmp_path / "cache" and path.is_file()
+    assert pretrained.lite0_weights_path() == path  # second call reuses it
+
+
+def test_two_concurrent_conversions_leave_one_valid_file(tmp_path: Path):
+    destination = tmp_path / "lite0.npz"
+    start, errors = threading.Barrier(2), []
+
+    def convert() -> None:
+        start.wait()
+        try:
+            pretrained.convert_lite0(pretrained.source_weights_path(), destination)
+        except Exception as error:  # surfaced below, with the thread's own error
+            errors.append(error)
+
+    threads = [threading.Thread(target=convert) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert [p.name for p in tmp_path.iterdir()] == [destination.name]  # no temp file left behind
+    with np.load(destination) as arrays, np.load(pretrained.lite0_weights_path()) as reference:
+        assert sorted(arrays.files) == sorted(reference.files)
+        assert all(np.array_equal(arrays[key], reference[key]) for key in reference.files)
+
+
+def test_coffee_is_espresso_and_chelsea_is_a_cat(photos: np.ndarray):
+    coffee, chelsea = pretrained.top_labels(photos, k=3)
+    names = pretrained.imagenet_classes()
+    assert coffee[0][0] == names[967] == "espresso" and coffee[0][1] > 0.8
+    assert chelsea[0][0] in [names[i] for i in CAT_CLASSES]
+    assert pretrained.top_labels(photos[0], k=1) == [coffee[:1]]  # one image works as a batch of one
+
+
+def test_feature_extractor_gives_pooled_features():
+    features = pretrained.load_lite0(include_top=False)
+    assert features.output_shape == (None, pretrained.FEATURES)
+
+
+def test_zero_shot_model_saves_and_says_not_hotdog_to_coffee_and_cat(zero_shot, photos, tmp_path: Path):
+    scores = zero_shot.predict(photos, verbose=0)
+    assert scores.shape == (2, 1) and ((scores >= 0) & (scores < 0.5)).all()
+    zero_shot.save(tmp_path / "imagenet.keras")
+    reloaded = keras.models.load_model(tmp_path / "imagenet.keras")  # built-in layers only: safe mode works
+    np.testing.assert_allclose(reloaded.predict(photos, verbose=0), scores, atol=1e-5)
+
+
+@needs_shared_data
+def test_zero_shot_on_real_hotdog_photos(zero_shot):
+    files = {label: sorted((SHARED_DATA / "test" / label).glob("*.jpg"))[:8] for label in ("hotdog", "nohotdog")}
+    images = np.stack([load_array(f, pretrained.IMAGE_SIZE) for f in files["hotdog"] + files["nohotdog"]])
+    says_hotdog = zero_shot.predict(images, verbose=0)[:, 0] > 0.5
+    correct = says_hotdog[:8].sum() + (~says_hotdog[8:]).sum()
+    assert correct >= 14, f"{correct}/16 right (measured 16/16)"
