@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,10 +29,37 @@ def describe() -> str:
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
-        return f"GPU: {names[0]}" + (f" x{len(names)}" if len(names) > 1 else "")
+    return _description([tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+                         for gpu in gpus])
+
+
+def _description(gpu_names: list[str]) -> str:
+    if gpu_names:
+        return f"GPU: {gpu_names[0]}" + (f" x{len(gpu_names)}" if len(gpu_names) > 1 else "")
     return f"CPU: {cpu_name()} ({os.cpu_count()} cores)"
+
+
+def driver_gpu_names() -> list[str]:
+    """NVIDIA GPUs the driver reports (`nvidia-smi -L`, else /proc), without importing TensorFlow."""
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+        names = [line.split(":", 1)[1].split("(UUID")[0].strip() for line in listing.splitlines()
+                 if line.startswith("GPU ") and ":" in line]
+        if names:
+            return names
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return [line.split(":", 1)[1].strip() for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information"))
+            for line in info.read_text(errors="replace").splitlines() if line.startswith("Model:")]
+
+
+@lru_cache(maxsize=1)
+def quick_describe() -> str:
+    """What `describe` would say, from the driver instead of TensorFlow: fast enough for the home page.
+
+    A GPU listed here is used for training only with a CUDA build of TensorFlow; the run itself reports the truth.
+    """
+    return _description(driver_gpu_names())
 
 
 def setup(mixed_precision: bool = False):

@@ -130,3 +130,12 @@ def read_predictions(run_dir: Path, split: str) -> tuple[list[str], np.ndarray, 
         rows = list(csv.DictReader(handle))
     return ([row["path"] for row in rows], np.array([row["label"] == "hotdog" for row in rows], dtype=int),
             np.array([float(row["p_hotdog"]) for row in rows]))
+
+
+def misclassified(paths: list[str], labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> list[dict]:
+    """The photos the model gets wrong at `threshold`, the most confidently wrong first (for a gallery)."""
+    labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
+    wrong = np.flatnonzero((scores >= threshold) != labels)
+    order = wrong[np.argsort(-np.abs(scores[wrong] - threshold), kind="stable")]
+    return [{"path": paths[i], "label": "hotdog" if labels[i] else "nohotdog", "p_hotdog": float(scores[i])}
+            for i in order]

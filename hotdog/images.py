@@ -51,7 +51,9 @@ def _open(source: ImageSource) -> Image.Image:
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"file is too large ({len(data) / 1e6:.0f} MB, limit {MAX_FILE_BYTES / 1e6:.0f} MB)")
     try:
-        return Image.open(io.BytesIO(data), formats=FORMATS)
+        with warnings.catch_warnings():  # e.g. "Corrupt EXIF data": the photo itself is fine, say nothing
+            warnings.simplefilter("ignore")
+            return Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError as error:
         raise ImageError("not an image Hotdog or Not can read (JPEG, PNG, GIF, BMP or WebP)") from error
     except Exception as error:  # Pillow raises many types for hostile headers

@@ -76,7 +76,7 @@ class Classifier:
         if str(source) == "imagenet":
             from hotdog import pretrained
 
-            return cls(pretrained.load_imagenet_hotdog_model(), "imagenet", "imagenet")
+            return cls(pretrained.build_imagenet_hotdog_model(), "imagenet", "imagenet")
         import keras
 
         path = Path(source)

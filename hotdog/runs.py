@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any, Iterator
 
 CONFIG, STATUS, METRICS = "config.json", "status.json", "metrics.jsonl"
 BEST_MODEL, LAST_MODEL, STOP, LOG, TENSORBOARD = "model.keras", "last.keras", "STOP", "log.txt", "tensorboard"
+STATUS_LOCK = ".status.lock"
 ACTIVE_STATES = ("starting", "running")
 #: A running run whose heartbeat is older than this is reported as failed.
 HEARTBEAT_TIMEOUT_S = 120.0
@@ -53,12 +55,16 @@ def now_iso() -> str:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write to a temp file and rename: a reader sees the old file or the new one, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:  # a full or read-only disk: leave no half file behind
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_json(path: Path) -> dict:
@@ -152,8 +158,11 @@ class Run:
         (self.path / STOP).touch()
 
     def update_status(self, **fields: Any) -> dict:
-        status = {**read_json(self.path / STATUS), **fields}
-        write_json_atomic(self.path / STATUS, status)
+        """Merge `fields` into status.json; the lock keeps concurrent writers (the heartbeat thread, the app)
+        from losing each other's fields."""
+        with file_lock(self.path / STATUS_LOCK):
+            status = {**read_json(self.path / STATUS), **fields}
+            write_json_atomic(self.path / STATUS, status)
         return status
 
 
@@ -191,15 +200,22 @@ def active_run(runs_dir: Path | None = None) -> Run | None:
 
 
 @contextlib.contextmanager
-def start_lock(runs_dir: Path) -> Iterator[None]:
-    """Serialise "is anything running? then start mine" across processes and sessions (a lock on disk)."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    with open(runs_dir / ".start.lock", "w") as handle:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on disk: it holds across processes and across threads of one process."""
+    with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def start_lock(runs_dir: Path) -> Iterator[None]:
+    """Serialise "is anything running? then start mine" across processes and sessions (a lock on disk)."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    with file_lock(runs_dir / ".start.lock"):
+        yield
 
 
 def claim_run(runs_dir: Path, run_id: str, config: dict, pid: int | None = None) -> Run:

@@ -145,9 +145,14 @@ def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
 
 
 def _save_atomic(model, path: Path) -> None:
+    """Save to a temp file and rename; a failed save (a full disk) leaves no partial file taking the space."""
     temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    model.save(temporary)
-    os.replace(temporary, path)
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _heartbeat(run: runs.Run, done: threading.Event) -> None:
@@ -233,7 +238,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
             raise data.DataError(f"the {split} split has readable photos of only one class; both are needed")
 
     with strategy.scope():
-        model, initial_epoch, best = _model_for(config, run)
+        model, initial_epoch, best = _model_for(config, run, len(decoded["train"].labels))
     train_data = data.make_tf_dataset(decoded["train"], config.batch_size, shuffle=True, seed=config.seed)
     val_data = data.make_tf_dataset(decoded["validation"], config.batch_size, shuffle=False)
     MetricsLogger, Checkpoints, StopOnRequest = _metrics_callbacks(run, stop, time.time())
@@ -256,7 +261,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                       note=None if run.has_model() else "stopped before the first epoch ended: no model saved")
 
 
-def _model_for(config: TrainConfig, run: runs.Run):
+def _model_for(config: TrainConfig, run: runs.Run, n_train: int):
     """A fresh compiled model, or the last checkpoint with its optimizer state when the run is resumed."""
     import keras
 
@@ -267,7 +272,8 @@ def _model_for(config: TrainConfig, run: runs.Run):
     if done and (run.path / runs.LAST_MODEL).exists():
         model = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
         return model, done, run.status.get("best_val_loss", float("inf"))
-    model = build_model(config.model, config.image_size, config.augment, config.learning_rate)
+    total_steps = -(-n_train // config.batch_size) * config.epochs
+    model = build_model(config.model, config.image_size, config.augment, config.learning_rate, total_steps)
     return model, 0, float("inf")
 
 
@@ -308,6 +314,11 @@ def resume_training_process(run: runs.Run) -> runs.Run:
 
 
 def _spawn(run: runs.Run) -> None:
+    """Hand the run to the warm worker (TensorFlow already imported), else start `python -m hotdog train`."""
+    from hotdog import worker
+
+    if worker.submit(run) is not None:
+        return
     log = open(run.path / runs.LOG, "ab")
     process = subprocess.Popen([sys.executable, "-m", "hotdog", "train", "--run-dir", str(run.path)], stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True,

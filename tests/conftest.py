@@ -87,3 +87,31 @@ def trained_run(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) ->
     summary = last_json(result.stdout)
     assert summary["state"] == "completed", summary
     return Path(summary["run"])
+
+
+@pytest.fixture(scope="session")
+def seed_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed model at 48 px, trained one step and saved as the product saves it: a real .keras file in seconds."""
+    import numpy as np
+
+    from hotdog.models import build_model
+
+    model = build_model("seed", image_size=48)
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 3)).astype("float32")
+    model.fit(pixels, np.array([0.0, 1.0, 0.0, 1.0]), verbose=0)
+    path = tmp_path_factory.mktemp("seed-model") / "seed48.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def quick_run(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real completed run folder in seconds: the seed model, one epoch at 48 px on the tiny dataset, trained in
+    this process by the same code the app's training process runs."""
+    from hotdog import training
+
+    run = training.new_run(training.TrainConfig(data=str(tiny_dataset), model="seed", epochs=1, image_size=48,
+                                                batch_size=8), tmp_path_factory.mktemp("quick-runs"))
+    training.train(run, verbose=0)
+    assert run.state == "completed" and run.has_model(), run.status
+    return run.path

@@ -1,0 +1,172 @@
+"""Data: choose the dataset everyone trains on, and see what is in it before training.
+
+Choices: the built-in demo data, a folder on the server (allowed folders only), an uploaded zip or photos per class
+(checked and unpacked into a new folder of the app's data folder), or the classic hot-dog dataset downloaded with
+its checksum checked. The choice is saved on disk, so every viewer sees the same dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from hotdog import archives, charts, data, download, paths, workspace
+
+SAMPLES_PER_CLASS = 8
+PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
+#: Everything the Data page's actions may raise for bad input; each carries a one-line message.
+INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
+
+
+@st.cache_data(max_entries=8, show_spinner="Checking every photo (unreadable files, photos in two splits)…")
+def checked(root: str, signature: tuple[int, float]) -> dict:
+    """The full data check, redone only when the folder's files change (`signature` is part of the key)."""
+    return data.check_data(root)
+
+
+def choose(action, *args, **kwargs) -> None:
+    """Run a Data-page action that picks a new dataset; report its result after the page redraws."""
+    try:
+        chosen = action(*args, **kwargs)
+    except INPUT_ERRORS as error:
+        st.error(str(error))
+        return
+    st.session_state["data_notice"] = f"Now using {chosen}"
+    st.rerun()
+
+
+def byte_progress(bar):
+    """A download progress callback that updates `bar` once per megabyte."""
+    shown = {"mb": -1}
+
+    def update(done: int, total: int | None) -> None:
+        if done // 1_000_000 != shown["mb"]:
+            shown["mb"] = done // 1_000_000
+            text = f"Downloading: {done / 1e6:,.0f} MB" + (f" of {total / 1e6:,.0f} MB" if total else "")
+            bar.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    return update
+
+
+def demo_tab() -> None:
+    st.markdown("Drawings of hot dogs and look-alike foods (sausages without buns, empty buns, bananas, burgers…), "
+                "made on this machine in seconds. **Synthetic, not photos**: good to watch a network learn, "
+                "useless for real photos.")
+    if st.button("Use the demo data", key="use_demo", icon=":material/palette:"):
+        bar = st.progress(0.0, text="Drawing the demo data…")
+        choose(workspace.use_demo_data, progress=lambda fraction: bar.progress(fraction, text="Drawing…"))
+
+
+def folder_tab() -> None:
+    known = workspace.dataset_folders()
+    if known:
+        picked = st.selectbox("Datasets in the app's data folder", known, format_func=str, key="known_folder")
+        if st.button("Use this dataset", key="use_known"):
+            choose(workspace.use_dataset, picked)
+    typed = st.text_input("Or type a folder on the server (it must hold train/hotdog and train/nohotdog)",
+                          key="typed_folder", placeholder="data/my-photos")
+    st.caption("Allowed folders: " + ", ".join(str(root) for root in paths.allowed_roots())
+               + f" (set {paths.ROOTS_ENV} to allow others)")
+    if st.button("Use the typed folder", key="use_typed", disabled=not typed.strip()):
+        choose(workspace.use_server_folder, typed)
+
+
+def zip_tab() -> None:
+    st.markdown("A zip holding `train/hotdog/…` and `train/nohotdog/…` (and optionally `validation/`, `test/`), "
+                "with or without one wrapping folder. It is checked and unpacked into a new folder.")
+    upload = st.file_uploader("Dataset zip", type=["zip"], key="dataset_zip")
+    name = st.text_input("Name of the new dataset (optional)", key="zip_name")
+    if st.button("Unpack and use", key="use_zip", disabled=upload is None):
+        with st.spinner("Checking and unpacking…"):
+            choose(workspace.import_zip, upload, name.strip() or None)
+
+
+def photos_tab() -> None:
+    st.markdown("Photos of each class; a fifth of each is held out for validation.")
+    left, right = st.columns(2)
+    hotdogs = left.file_uploader("Hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True, key="hotdog_photos")
+    others = right.file_uploader("Not-hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True,
+                                 key="nohotdog_photos")
+    name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
+    if st.button("Save and use", key="use_photos", disabled=not (hotdogs and others)):
+        photos = {label: [(upload.name, upload.getvalue()) for upload in uploads]
+                  for label, uploads in (("hotdog", hotdogs), ("nohotdog", others))}
+        choose(workspace.import_photos, photos, name)
+
+
+def download_tab() -> None:
+    st.markdown("The classic hot-dog dataset used by the *Dive into Deep Learning* book: 1,400 training and 1,400 "
+                "test photos, about 260 MB. Needs the internet; the file's SHA-1 is checked before unpacking.")
+    url = st.text_input("Address", download.D2L_HOTDOG_URL, key="download_url",
+                        help="A local mirror works too (put the expected SHA-1 below, or leave it empty).")
+    sha1 = st.text_input("Expected SHA-1", download.D2L_HOTDOG_SHA1, key="download_sha1")
+    if st.button("Download and use", key="use_download", icon=":material/download:"):
+        bar = st.progress(0.0, text="Connecting…")
+        choose(workspace.download_and_use, url.strip(), sha1.strip() or None, progress=byte_progress(bar))
+
+
+def show_counts(report: dict) -> None:
+    left, right = st.columns([3, 2])
+    left.altair_chart(charts.class_counts_chart(report["splits"]))
+    with right:
+        st.markdown("#### The score to beat")
+        for split, counts in report["splits"].items():
+            baseline = report["majority_baseline"][split]
+            answer = "the same answer" if len(set(counts.values())) == 1 else f"*{max(counts, key=counts.get)}*"
+            st.markdown(f"**{split}**: always saying {answer} scores **{baseline:.0%}**")
+        st.caption("A model is only useful if it beats always giving the answer of the bigger class.")
+        if report["validation_from_train"]:
+            st.caption("No validation/ folder: a fifth of train (per class) is held out for validation.")
+
+
+def show_samples(root: Path) -> None:
+    st.subheader("Sample photos")
+    for label, photos in workspace.sample_photos(root, SAMPLES_PER_CLASS).items():
+        st.markdown(f"**{label}**")
+        st.image([str(photo) for photo in photos], width=120)
+
+
+def show_problems(report: dict) -> None:
+    st.subheader("Problems found")
+    unreadable, leaks, small = report["unreadable"], report["duplicates_across_splits"], report["small_images"]
+    if not (unreadable or leaks or small):
+        st.success("None: every photo reads, no photo appears in two splits, none is tiny.")
+    if unreadable:
+        st.error(f"{len(unreadable)} unreadable file(s): training skips them.")
+        st.dataframe(pd.DataFrame(unreadable), hide_index=True)
+    if leaks:
+        st.warning(f"{len(leaks)} photo(s) appear in two splits (leakage): scores on those splits flatter the model.")
+        st.dataframe(pd.DataFrame(leaks, columns=["photo", "same photo in another split"]), hide_index=True)
+    if small:
+        st.warning(f"{len(small)} photo(s) smaller than {data.SMALL_IMAGE_PX} pixels.")
+        st.dataframe(pd.DataFrame(small), hide_index=True)
+
+
+st.title(":material/folder_open: Data")
+notice = st.session_state.pop("data_notice", None)
+if notice:
+    st.success(notice)
+dataset = workspace.current_dataset()
+if dataset is None:
+    st.info("No dataset chosen yet: pick one below (the demo data is the quickest start).")
+else:
+    badge = " :orange-badge[synthetic drawings]" if workspace.is_synthetic(dataset) else ""
+    st.markdown(f"### In use: `{dataset.name}`{badge}")
+    st.caption(str(dataset))
+
+with st.expander("Choose another dataset", expanded=dataset is None):
+    tabs = st.tabs(["Built-in demo", "Folder on the server", "Upload a zip", "Upload photos", "Download"])
+    for tab, draw in zip(tabs, (demo_tab, folder_tab, zip_tab, photos_tab, download_tab)):
+        with tab:
+            draw()
+
+if dataset is not None:
+    try:
+        report = checked(str(dataset), workspace.folder_signature(dataset))
+    except data.DataError as error:
+        st.error(str(error))
+        st.stop()
+    show_counts(report)
+    show_samples(dataset)
+    show_problems(report)

@@ -1,0 +1,186 @@
+"""Train: pick a model and settings, Start a training process, watch it learn live, Stop or Resume it.
+
+Start launches `python -m hotdog train` in its own process; this page only reads the run folder, polling it with a
+fragment, so the view survives page switches, refreshes, other tabs and app restarts. One training per server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import streamlit as st
+
+from hotdog import charts, monitor, runs, training, workspace
+from hotdog.models import get_spec, model_names
+
+#: Seconds between two looks at the run folder while a run trains, and while nothing trains.
+POLL_ACTIVE_S, POLL_IDLE_S = 1.0, 5.0
+PASSWORD_ENV, PASSWORD_SECRET = "HOTDOG_TEACHER_PASSWORD", "teacher_password"
+BATCH_SIZES = [8, 16, 32, 64, 128, 256]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+STATE_BADGES = {"starting": ("starting", "orange"), "running": ("training", "blue"),
+                "completed": ("Training completed", "green"), "stopped": ("stopped", "gray"),
+                "failed": ("failed", "red")}
+
+
+def teacher_password() -> str | None:
+    """The optional password that guards Start, Stop and Resume: the environment first, then st.secrets."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    try:
+        return st.secrets.get(PASSWORD_SECRET) or None
+    except FileNotFoundError:  # no secrets.toml: no password
+        return None
+
+
+def teacher_unlocked() -> bool:
+    expected = teacher_password()
+    if expected is None:
+        return True
+    given = st.sidebar.text_input("Teacher password", type="password", key="teacher_password",
+                                  help="Start, Stop and Resume are for the teacher; watching is for everyone.")
+    unlocked = hmac.compare_digest(given.encode(), str(expected).encode())
+    if not unlocked:
+        st.sidebar.caption(":material/lock: Enter the teacher password to start, stop or resume training.")
+    return unlocked
+
+
+def settings_form(dataset) -> training.TrainConfig:
+    """The sidebar settings; defaults follow the chosen model (each model keeps its own widget values)."""
+    sidebar = st.sidebar
+    sidebar.header("Settings")
+    model = sidebar.selectbox("Model", model_names(trainable_only=True), key="model",
+                              format_func=lambda name: get_spec(name).title)
+    spec = get_spec(model)
+    sidebar.caption(spec.description)
+    epochs = sidebar.number_input("Epochs (passes over the photos)", 1, 1000, spec.epochs, key=f"epochs-{model}")
+    image_size = sidebar.number_input("Image size (pixels per side)", 32, 512, spec.image_size, step=8,
+                                      key=f"size-{model}")
+    more = sidebar.expander("More settings")
+    batch_size = more.select_slider("Batch size (photos per step)", sorted({*BATCH_SIZES, spec.batch_size}),
+                                    spec.batch_size, key=f"batch-{model}")
+    learning_rate = more.select_slider("Learning rate", sorted({*LEARNING_RATES, spec.learning_rate}),
+                                       spec.learning_rate, key=f"lr-{model}", format_func=lambda v: f"{v:g}")
+    augment = more.checkbox("Augmentation (random flips, turns, zooms)", spec.augment, key=f"augment-{model}")
+    balance = more.checkbox("Class weights (count the smaller class more)", True, key=f"weights-{model}")
+    early = more.checkbox("Early stopping (when validation loss stops improving)", False, key=f"early-{model}")
+    fine_tune = more.number_input("Fine-tuning epochs (pretrained models)", 0, 100, 0, key=f"fine-{model}",
+                                  help="Extra epochs with the top of a pretrained backbone unfrozen; "
+                                       "models trained from scratch ignore it.")
+    return training.TrainConfig(data=str(dataset), model=model, epochs=int(epochs), batch_size=int(batch_size),
+                                learning_rate=float(learning_rate), image_size=int(image_size),
+                                class_weight="auto" if balance else "none", augment=augment,
+                                early_stopping=early, fine_tune_epochs=int(fine_tune))
+
+
+def start(config: training.TrainConfig) -> None:
+    try:
+        run = training.start_training_process(config)
+        st.session_state["notice"] = ("success", f"Started run {run.id}: the charts appear with the first batch.")
+    except runs.TrainingBusy as busy:
+        st.session_state["notice"] = ("error", f"Not started: {busy}.")
+    except (ValueError, OSError) as error:
+        st.session_state["notice"] = ("error", f"Not started: {error}")
+
+
+def show_state(run: runs.Run, status: dict) -> None:
+    label, colour = STATE_BADGES.get(status.get("state"), (status.get("state", "unknown"), "gray"))
+    settings = run.config.get("settings", {})
+    st.markdown(f"### Run `{run.id}` :{colour}-badge[{label}]")
+    details = [workspace.model_title(settings.get("model")),
+               f"{settings.get('image_size')} px, batch {settings.get('batch_size')}, "
+               f"learning rate {settings.get('learning_rate'):g}" if settings else "",
+               f"device: {status.get('device') or 'starting…'}"]
+    st.caption(" · ".join(part for part in details if part))
+
+
+def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: bool) -> None:
+    """Progress bar, ETA, and the buttons that fit the state: Stop while training, Resume after a stop or a crash."""
+    state = status.get("state")
+    position = monitor.progress(events)
+    if state in runs.ACTIVE_STATES:
+        if position is None:
+            st.progress(0.0, text=f"Getting ready: {status.get('phase') or 'loading TensorFlow'}…")
+        else:
+            st.progress(position.fraction, text=position.describe())
+        stop_requested = (run.path / runs.STOP).exists()
+        if st.button("Stopping after this batch…" if stop_requested else "Stop", key="stop",
+                     disabled=stop_requested or not unlocked, icon=":material/stop_circle:"):
+            run.request_stop()
+            st.rerun()
+    elif state == "completed":
+        validation = status.get("validation") or {}
+        best = status.get("best_val_accuracy")
+        summary = f"Best epoch {status.get('best_epoch')}" + (f": validation accuracy {best:.1%}" if best else "")
+        if validation.get("majority_baseline") is not None:
+            summary += f", against {validation['majority_baseline']:.1%} for always answering the bigger class"
+        st.success(f"{summary}. Try it on the Predict page.", icon=":material/check_circle:")
+    else:
+        done = status.get("epochs_completed", 0)
+        if state == "failed":
+            st.error(f"Training failed: {status.get('error') or 'unknown error'}", icon=":material/error:")
+        else:
+            st.info(f"Stopped after {done} completed epoch(s); the best model so far is kept.",
+                    icon=":material/stop_circle:")
+        if st.button(f"Resume from epoch {done + 1}", key="resume", disabled=not unlocked,
+                     icon=":material/play_arrow:"):
+            try:
+                training.resume_training_process(run)
+            except (runs.TrainingBusy, ValueError, OSError) as error:
+                st.error(f"Not resumed: {error}")
+            st.rerun()
+    if position is not None and state in runs.ACTIVE_STATES:
+        st.caption(f"Training for {monitor.format_duration(position.elapsed_s)} in this process.")
+
+
+def show_charts(run: runs.Run, events: list[dict]) -> None:
+    if not any(event.get("event") == "batch" for event in events):
+        st.info("The charts appear with the first batch: TensorFlow loads and the photos are decoded first.")
+        return
+    baseline = monitor.majority_baseline(run)
+    for kind in ("batch", "epoch"):
+        if kind == "epoch" and not any(event.get("event") == "epoch" for event in events):
+            st.caption("Validation loss and accuracy appear after the first epoch.")
+            continue
+        for column, metric in zip(st.columns(2), ("loss", "accuracy")):
+            column.altair_chart(charts.training_chart(events, kind, metric, baseline), key=f"{kind}-{metric}")
+
+
+def live_view(unlocked: bool) -> None:
+    """Everything about the run being followed, redrawn from its folder on every poll."""
+    run = monitor.run_to_show()
+    if run is None:
+        st.info("No training yet: choose the settings on the left and press **Start training**.")
+        return
+    status, events = run.status, run.metrics()
+    followed = (run.id, status.get("state") in runs.ACTIVE_STATES)
+    previous = st.session_state.get("followed")
+    st.session_state["followed"] = followed
+    if previous is not None and previous != followed:
+        st.rerun()  # a run started or ended: redraw the page, which also sets the polling speed
+    show_state(run, status)
+    show_progress(run, status, events, unlocked)
+    show_charts(run, events)
+    with st.expander("All runs"):
+        st.dataframe([monitor.run_row(r) for r in runs.list_runs()], hide_index=True,
+                     column_config={"best validation accuracy": st.column_config.NumberColumn(format="percent")})
+
+
+st.title(":material/model_training: Train")
+dataset = workspace.current_dataset()
+unlocked = teacher_unlocked()
+if dataset is None:
+    st.warning("No dataset chosen yet: open Home (it draws the demo data) or choose one on the Data page.")
+else:
+    config = settings_form(dataset)
+    if st.sidebar.button("Start training", type="primary", key="start", disabled=not unlocked,
+                         icon=":material/rocket_launch:", width="stretch"):
+        start(config)
+    synthetic = " (synthetic drawings)" if workspace.is_synthetic(dataset) else ""
+    st.caption(f"Dataset: **{dataset.name}**{synthetic} · {dataset} · one training at a time on this server")
+notice = st.session_state.pop("notice", None)
+if notice:
+    getattr(st, notice[0])(notice[1])
+poll = POLL_ACTIVE_S if runs.active_run() else POLL_IDLE_S
+st.fragment(live_view, run_every=poll)(unlocked)

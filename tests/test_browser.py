@@ -1,0 +1,182 @@
+"""The whole app in a real browser: `streamlit run` on 127.0.0.1, driven by Debian's headless Chromium.
+
+A fresh server draws the demo data on Home, trains a short run on Train (the charts must appear, then
+"completed"), gives a verdict for an uploaded photo on Predict, and scores the run on Evaluate. Each page is saved
+to docs/screenshots/ for the README. Never downloads a browser: without /usr/bin/chromium the test skips.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import REPO
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+SCREENSHOTS = REPO / "docs" / "screenshots"
+VIEWPORT = {"width": 1400, "height": 1100}
+#: Milliseconds: drawing the demo data and a first training on a busy 2-core machine can take a while.
+SLOW_MS = 240_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}: install Debian's chromium "
+                                                     f"(apt-get install chromium) to run the real-browser test"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class App:
+    url: str
+    folder: Path
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """A real `streamlit run` of the app with empty runs and data folders; stopped with everything it started."""
+    folder = tmp_path_factory.mktemp("browser-app")
+    port = free_port()
+    env = {**os.environ, "HOTDOG_RUNS_DIR": str(folder / "runs"), "HOTDOG_DATA_DIR": str(folder / "data")}
+    env.pop("HOTDOG_TEACHER_PASSWORD", None)
+    log = open(folder / "server.log", "wb")
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
+                               "--server.headless", "true", "--server.port", str(port),
+                               "--server.address", "127.0.0.1"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, server, folder / "server.log")
+        yield App(url, folder)
+    finally:
+        stop_trainings(folder / "runs")
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"streamlit exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.read() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"streamlit did not answer within {timeout} s:\n{log.read_text()}")
+
+
+def stop_trainings(runs_dir: Path) -> None:
+    """Training processes outlive the server by design; a test must not leave one behind."""
+    from hotdog import runs
+
+    for run in runs.list_runs(runs_dir):
+        if run.state in runs.ACTIVE_STATES:
+            os.kill(run.status["pid"], signal.SIGTERM)
+
+
+@pytest.fixture(scope="module")
+def page(app: App) -> Iterator["sync_api.Page"]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+def screenshot(page, name: str) -> None:
+    page.wait_for_timeout(800)  # let charts finish drawing
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def open_page(page, title: str) -> None:
+    """Navigate with the app's own navigation bar, as a user does (the session and its state survive)."""
+    page.get_by_role("link", name=title, exact=True).first.click()
+    page.locator("h1").filter(has_text=title).wait_for()
+
+
+def set_number(page, key: str, value: int) -> None:
+    field = page.locator(f".st-key-{key} input")
+    field.fill(str(value))
+    field.press("Enter")
+    page.wait_for_timeout(500)
+
+
+def test_train_then_predict_in_a_real_browser(app, page, record_property):
+    page.goto(app.url)
+    page.get_by_text("Dataset in use", exact=True).wait_for(timeout=SLOW_MS)
+    page.get_by_text("The dataset in use is the built-in demo data: synthetic drawings").wait_for()
+    screenshot(page, "home")
+
+    open_page(page, "Data")
+    page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=SLOW_MS)
+    page.get_by_text("Sample photos").wait_for()
+    screenshot(page, "data")
+
+    open_page(page, "Train")
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name="Seed CNN (the blog post)").click()
+    set_number(page, "epochs-seed", 3)
+    set_number(page, "size-seed", 64)
+    page.get_by_role("button", name="Start training").click()
+    started = time.time()
+    page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=SLOW_MS)
+    first_chart_s = time.time() - started
+    record_property("start_to_first_chart_s", round(first_chart_s, 1))
+    print(f"\nStart -> first chart point in the browser: {first_chart_s:.1f} s")
+    screenshot(page, "train-live")
+    page.get_by_text("Training completed").wait_for(timeout=SLOW_MS)
+    sync_api.expect(page.locator("[data-testid=stVegaLiteChart]")).to_have_count(4)  # loss, accuracy x batch, epoch
+    screenshot(page, "train")
+
+    open_page(page, "Predict")
+    test_photos = app.folder / "data" / "demo" / "test"
+    uploads = [sorted((test_photos / label).glob("*.jpg"))[0] for label in ("hotdog", "nohotdog")]
+    broken = {"name": "broken.jpg", "mimeType": "image/jpeg", "buffer": b"this is not a photo"}
+    page.locator("[data-testid=stFileUploader] input[type=file]").set_input_files(
+        [*({"name": path.name, "mimeType": "image/jpeg", "buffer": path.read_bytes()} for path in uploads), broken])
+    verdicts = page.get_by_text(re.compile(r"^(Hotdog!|Not hotdog!)$"))
+    verdicts.nth(1).wait_for(timeout=SLOW_MS)
+    page.get_by_text("Cannot read this photo").wait_for()
+    assert verdicts.count() == 2
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the results (CSV)").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [row["path"] for row in rows] == [path.name for path in uploads] + ["broken.jpg"]
+    assert [{"hotdog": "Hotdog!", "nohotdog": "Not hotdog!"}[row["verdict"]] for row in rows[:2]] == \
+        verdicts.all_inner_texts()
+    assert rows[2]["error"].startswith("not an image")
+    page.locator("h1").first.scroll_into_view_if_needed()
+    screenshot(page, "predict")
+
+    open_page(page, "Evaluate")
+    page.get_by_role("button", name="Score the test photos").click()
+    page.get_by_text("Mistakes at threshold 0.50").wait_for(timeout=SLOW_MS)
+    sync_api.expect(page.locator("[data-testid=stVegaLiteChart]")).to_have_count(3)  # confusion, ROC, PR
+    screenshot(page, "evaluate")

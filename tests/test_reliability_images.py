@@ -1,0 +1,143 @@
+"""Hostile photos through every door: the Classifier, `python -m hotdog predict`, check-data and training.
+
+Each one gets a verdict or a clear one-line reason: never a crash, a hang (pytest-timeout) or a memory spike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import warnings
+import zlib
+from pathlib import Path
+
+import pytest
+
+import hostile
+from conftest import REPO, last_json, make_dataset, run_cli
+from hotdog import images, runs
+from hotdog.predict import Classifier
+
+pytestmark = pytest.mark.timeout(120)
+BAD = {kind.name for kind in hostile.KINDS if kind.reason}
+GOOD = {kind.name for kind in hostile.KINDS if not kind.reason}
+#: The most a predict process may grow by for the whole corpus, over the same process for one plain photo.
+#: Decoding the 20,000 x 20,000 bomb alone would take 1.6 GB.
+MEMORY_HEADROOM_MB = 300
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return hostile.write_corpus(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="module")
+def classifier(seed_model_file: Path) -> Classifier:
+    return Classifier.load(seed_model_file)
+
+
+def test_the_corpus_is_real_files_of_twenty_kinds_or_more():
+    assert len(hostile.KINDS) >= 20 and len(BAD) >= 10 and len(GOOD) >= 10
+    small = images.load_rgb(hostile.blank_png(300, 200)).convert("L")
+    assert small.size == (300, 200) and small.getextrema() == (0, 0)  # the bomb's generator makes valid PNGs
+    bomb = hostile.png_bomb()
+    assert struct.unpack(">II", bomb[16:24]) == (20_000, 20_000) and len(bomb) < 1_000_000
+    inflater, inflated = zlib.decompressobj(), 0
+    stream = bomb[bomb.index(b"IDAT") + 4:-16]
+    for start in range(0, len(stream), 4096):  # inflate in bounded pieces: 400 MB of pixels in ~400 KB
+        inflated += len(inflater.decompress(stream[start:start + 4096], 1 << 24))
+        while inflater.unconsumed_tail:
+            inflated += len(inflater.decompress(inflater.unconsumed_tail, 1 << 24))
+    assert inflated == 20_001 * 20_000 and inflater.eof
+
+
+@pytest.mark.parametrize("name", [kind.name for kind in hostile.KINDS])
+def test_classifier_answers_every_hostile_photo_as_file_and_as_upload(classifier, corpus, name):
+    from_file, from_bytes = classifier.predict([corpus[name], corpus[name].read_bytes()])
+    hostile.assert_answered(name, from_file.p_hotdog, from_file.error)
+    hostile.assert_answered(name, from_bytes.p_hotdog, from_bytes.error)
+    assert from_file.p_hotdog == from_bytes.p_hotdog
+    assert (from_file.label == "Cannot read this photo") == (name in BAD)
+
+
+def test_one_call_with_the_whole_corpus_answers_each_photo_in_order(classifier, corpus):
+    verdicts = classifier.predict(list(corpus.values()))
+    assert [v.source for v in verdicts] == [str(path) for path in corpus.values()]
+    for name, verdict in zip(corpus, verdicts):
+        hostile.assert_answered(name, verdict.p_hotdog, verdict.error)
+
+
+def test_pixel_limit_is_ours_and_refuses_before_decoding(corpus, monkeypatch):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(images.ImageError, match=r"^image is too large \(20000 x 20000 pixels, limit 50 "
+                                                     r"megapixels\)$"):
+            images.load_rgb(corpus["bomb-20000x20000.png"])
+    assert not caught  # no DecompressionBombWarning or any other Pillow noise
+    assert images.MAX_PIXELS == 50_000_000
+    monkeypatch.setattr(images, "MAX_PIXELS", 120 * 90)
+    assert images.load_rgb(hostile.encoded(hostile.picture(120, 90), "PNG")).size == (120, 90)
+    with pytest.raises(images.ImageError, match=r"121 x 90 pixels"):
+        images.load_rgb(hostile.encoded(hostile.picture(121, 90), "PNG"))
+
+
+def measured_cli(*args: str, timeout: float = 90) -> tuple[subprocess.CompletedProcess, float]:
+    """`python -m hotdog ...` in a subprocess, and that process's peak resident memory in MB.
+
+    A small wrapper process starts it, so RUSAGE_CHILDREN holds that one process and nothing pytest ran before.
+    """
+    wrapper = ("import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "hotdog", *args],
+                            capture_output=True, text=True, timeout=timeout, cwd=REPO, env=os.environ)
+    return result, int(result.stderr.strip().splitlines()[-1]) / 1024
+
+
+def test_cli_predict_answers_the_whole_corpus_in_one_process_without_a_memory_spike(seed_model_file, corpus):
+    plain, plain_peak = measured_cli("predict", seed_model_file, corpus["png-named.jpg"], corpus["empty.jpg"])
+    result, peak = measured_cli("predict", seed_model_file, *corpus.values(), "--json")
+
+    assert plain.returncode == 0 and result.returncode == 0, result.stderr
+    assert plain.stdout.splitlines()[0].startswith(f"{corpus['png-named.jpg']}: ")
+    assert "P(hotdog) = " in plain.stdout.splitlines()[0]
+    assert plain.stdout.splitlines()[1:] == [f"{corpus['empty.jpg']}: cannot read: empty file (0 bytes)"]
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [answer["path"] for answer in answers] == [str(path) for path in corpus.values()]
+    for name, answer in zip(corpus, answers):
+        hostile.assert_answered(name, answer.get("p_hotdog"), answer.get("error"))
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    print(f"peak RSS: one plain photo {plain_peak:.0f} MB, {len(corpus)} hostile photos {peak:.0f} MB")
+    assert peak - plain_peak < MEMORY_HEADROOM_MB, (plain_peak, peak)
+
+
+@pytest.fixture(scope="module")
+def hostile_dataset(tmp_path_factory: pytest.TempPathFactory, corpus) -> Path:
+    """Drawn photos, plus the whole corpus among the training hotdogs."""
+    root = make_dataset(tmp_path_factory.mktemp("hostile-data"), {"train": 8, "validation": 3})
+    for name, path in corpus.items():
+        (root / "train" / "hotdog" / name).write_bytes(path.read_bytes())
+    return root
+
+
+def test_check_data_lists_every_bad_photo_with_its_reason(hostile_dataset):
+    report = last_json(run_cli("check-data", hostile_dataset, "--json", timeout=90).stdout)
+    folder = hostile_dataset / "train" / "hotdog"
+    assert {Path(item["path"]).name for item in report["unreadable"]} == BAD
+    for item in report["unreadable"]:
+        hostile.assert_answered(Path(item["path"]).name, None, item["reason"])
+    assert report["splits"]["train"]["hotdog"] == 8 + len(hostile.KINDS)
+    small = {Path(item["path"]).name for item in report["small_images"]}
+    assert {"one-pixel.png", "thin-1x20000.png", "sixteen-bit-rgb.png"} <= small
+    assert all(Path(item["path"]).parent == folder for item in report["unreadable"])
+
+
+def test_training_on_a_dataset_with_the_corpus_skips_the_bad_photos(hostile_dataset, tmp_path):
+    summary = last_json(run_cli("train", "--data", hostile_dataset, "--model", "seed", "--epochs", "1",
+                                "--image-size", "40", "--runs-dir", tmp_path, "--json", timeout=110).stdout)
+    assert summary["state"] == "completed", summary
+    dataset = runs.Run(Path(summary["run"])).config["dataset"]
+    assert {Path(item["path"]).name for item in dataset["unreadable"]} == BAD
+    assert dataset["used"]["train"] == {"hotdog": 8 + len(GOOD), "nohotdog": 8}
