@@ -30,50 +30,33 @@ def dataset_in_use() -> Path:
         return chosen
     message = "First start: drawing the built-in demo data (synthetic drawings, not photos)…"
     bar = st.progress(0.0, text=message)
-    shown = {"percent": -1}
-
-    def advance(fraction: float) -> None:
-        if int(fraction * 100) != shown["percent"]:  # a message per percent, not per image
-            shown["percent"] = int(fraction * 100)
-            bar.progress(fraction, text=message)
-
-    chosen = workspace.use_demo_data(progress=advance)
+    chosen = workspace.use_demo_data(progress=workspace.per_percent(lambda done: bar.progress(done, text=message)))
     bar.empty()
     st.toast("Demo data ready: synthetic drawings of hot dogs and other foods.", icon=":material/palette:")
     return chosen
 
 
-def home() -> None:
-    st.title("Hotdog or Not")
-    st.markdown("#### A neural network learns to tell hot dogs from everything else, live in front of the class. "
-                "Train it, watch the charts move batch by batch, then show it your own photos.")
-    dataset = dataset_in_use()
+def status_boxes(dataset: Path) -> None:
+    """Status at a glance, big enough to read on a projector: device, dataset, trained models, latest run."""
     run = monitor.run_to_show()
-    device, dataset_box, models_box, run_box = st.columns(4, border=True)
-    with device:
-        st.markdown("**Device**")
-        st.markdown(f"### {devices.quick_describe().split(': ', 1)[0]}")
-        st.caption(devices.quick_describe().split(": ", 1)[-1])
-    with dataset_box:
-        st.markdown("**Dataset in use**")
-        st.markdown(f"### {dataset.name}")
-        counts = data.load_dataset(dataset).counts()
-        photos = sum(sum(per_class.values()) for per_class in counts.values())
-        st.caption(f"{photos:,} images in {', '.join(counts)} · {dataset}")
-    with models_box:
-        st.markdown("**Trained models**")
-        trained = [r for r in runs.list_runs() if r.has_model()]
-        st.markdown(f"### {len(trained)}")
-        st.caption("plus ImageNet, no training" if workspace.imagenet_available() else "train one on the Train page")
-    with run_box:
-        st.markdown("**Latest run**")
-        st.markdown(f"### {run.state if run else 'none yet'}")
-        st.caption(workspace.run_label(run) if run else "press Start on the Train page")
-    if workspace.is_synthetic(dataset):
-        st.info("**The dataset in use is the built-in demo data: synthetic drawings** of hot dogs and look-alike "
-                "foods, made on this machine, not photos. A model learns them in a minute, but knows nothing about "
-                "real photos: choose a real dataset on the Data page, or predict with ImageNet.",
-                icon=":material/palette:")
+    kind, _, device_name = devices.quick_describe().partition(": ")
+    counts = data.load_dataset(dataset).counts()
+    photos = sum(sum(per_class.values()) for per_class in counts.values())
+    trained = [r for r in runs.list_runs() if r.has_model()]
+    boxes = (("Device", kind, device_name),
+             ("Dataset in use", dataset.name, f"{photos:,} images in {', '.join(counts)} · {dataset}"),
+             ("Trained models", str(len(trained)),
+              "plus ImageNet, no training" if workspace.imagenet_available() else "train one on the Train page"),
+             ("Latest run", run.state if run else "none yet",
+              workspace.run_label(run) if run else "press Start on the Train page"))
+    for column, (label, value, detail) in zip(st.columns(4, border=True), boxes):
+        with column:
+            st.markdown(f"**{label}**")
+            st.markdown(f"### {value}")
+            st.caption(detail)
+
+
+def next_steps() -> None:
     st.markdown("### Where to next")
     for column, (page, text) in zip(st.columns(4), (
             (DATA_PAGE, "choose photos, see what is in them"),
@@ -83,6 +66,20 @@ def home() -> None:
         with column.container(border=True):
             st.page_link(page, label=f"**{page.title}**", icon=page.icon, width="stretch")
             st.caption(text)
+
+
+def home() -> None:
+    st.title("Hotdog or Not")
+    st.markdown("#### A neural network learns to tell hot dogs from everything else, live in front of the class. "
+                "Train it, watch the charts move batch by batch, then show it your own photos.")
+    dataset = dataset_in_use()
+    status_boxes(dataset)
+    if workspace.is_synthetic(dataset):
+        st.info("**The dataset in use is the built-in demo data: synthetic drawings** of hot dogs and look-alike "
+                "foods, made on this machine, not photos. A model learns them in a minute, but knows nothing about "
+                "real photos: choose a real dataset on the Data page, or predict with ImageNet.",
+                icon=":material/palette:")
+    next_steps()
 
 
 HOME_PAGE = st.Page(home, title="Home", icon=":material/home:", url_path="home", default=True)

@@ -55,7 +55,8 @@ def demo_tab() -> None:
                 "useless for real photos.")
     if st.button("Use the demo data", key="use_demo", icon=":material/palette:"):
         bar = st.progress(0.0, text="Drawing the demo data…")
-        choose(workspace.use_demo_data, progress=lambda fraction: bar.progress(fraction, text="Drawing…"))
+        choose(workspace.use_demo_data,
+               progress=workspace.per_percent(lambda done: bar.progress(done, text="Drawing the demo data…")))
 
 
 def folder_tab() -> None:

@@ -62,7 +62,7 @@ def collect_photos() -> list[tuple[str, bytes]]:
 def verdict_card(verdict: Verdict, photo: bytes, guesses: list[tuple[str, float]] | None) -> None:
     with st.container(border=True):
         if verdict.error:
-            st.markdown(f"#### :material/broken_image: {verdict.source}")
+            st.markdown(f"#### ⚠️ {verdict.source}")
             st.error(f"Cannot read this photo: {verdict.error}")
             return
         thumbnail = images.load_rgb(photo, draft_size=THUMBNAIL_PX)

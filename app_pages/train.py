@@ -65,9 +65,9 @@ def settings_form(dataset) -> training.TrainConfig:
     augment = more.checkbox("Augmentation (random flips, turns, zooms)", spec.augment, key=f"augment-{model}")
     balance = more.checkbox("Class weights (count the smaller class more)", True, key=f"weights-{model}")
     early = more.checkbox("Early stopping (when validation loss stops improving)", False, key=f"early-{model}")
-    fine_tune = more.number_input("Fine-tuning epochs (pretrained models)", 0, 100, 0, key=f"fine-{model}",
-                                  help="Extra epochs with the top of a pretrained backbone unfrozen; "
-                                       "models trained from scratch ignore it.")
+    fine_tune = more.number_input("Fine-tuning epochs", 0, 100, 0, key=f"fine-{model}",
+                                  help="Extra epochs with the top of the pretrained backbone unfrozen, after the "
+                                       "new head has learned.") if spec.transfer else 0
     return training.TrainConfig(data=str(dataset), model=model, epochs=int(epochs), batch_size=int(batch_size),
                                 learning_rate=float(learning_rate), image_size=int(image_size),
                                 class_weight="auto" if balance else "none", augment=augment,
@@ -78,6 +78,7 @@ def start(config: training.TrainConfig) -> None:
     try:
         run = training.start_training_process(config)
         st.session_state["notice"] = ("success", f"Started run {run.id}: the charts appear with the first batch.")
+        st.session_state["followed"] = (run.id, True)  # this page already shows it: no extra redraw
     except runs.TrainingBusy as busy:
         st.session_state["notice"] = ("error", f"Not started: {busy}.")
     except (ValueError, OSError) as error:
@@ -128,7 +129,7 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
             try:
                 training.resume_training_process(run)
             except (runs.TrainingBusy, ValueError, OSError) as error:
-                st.error(f"Not resumed: {error}")
+                st.session_state["notice"] = ("error", f"Not resumed: {error}")
             st.rerun()
     if position is not None and state in runs.ACTIVE_STATES:
         st.caption(f"Training for {monitor.format_duration(position.elapsed_s)} in this process.")

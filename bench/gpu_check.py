@@ -1,13 +1,15 @@
 """The GPU check's measurements (issue 5, item 7); `bench/gpu_check.sh` installs what it needs and calls this.
 
-    python -m bench.gpu_check [--photos 4766] [--epochs 3] [--models seed transfer] [--batch-size N]
+    python -m bench.gpu_check [--photos 4766] [--epochs 3] [--fine-tune-epochs 2] [--models seed transfer]
 
 Draws the photos with `hotdog.demo_data`, then trains each model with and without `--mixed-precision` through
-`python -m hotdog train`, exactly as a user would, and reads the timings back from each run's metrics.jsonl:
-  - train img/s: steady state, from the first to the last batch event of each epoch after the first;
-  - train s/epoch: the photos of one epoch divided by that rate (the "epoch over 4,765 photos" of the target);
-  - epoch wall s: from one epoch event to the next, so with validation and checkpoints, after the first epoch.
-Works on CPU as well (use --photos 200 --epochs 2 there).
+`python -m hotdog train`, exactly as a user would, each run with an empty cache, and reads the timings back from
+its metrics.jsonl, per phase (training; then fine-tuning the backbone, for the transfer model):
+  - img/s: steady state, from the first to the last batch event of each epoch after the phase's first;
+  - s/epoch: the photos of one epoch divided by that rate (the "epoch over 4,765 photos" of the target);
+  - epoch wall s: from one epoch event to the next, so with validation and checkpoints;
+  - first epoch wall s: with decoding the photos (and computing the transfer model's features).
+Works on CPU as well (`bench/gpu_check.sh --small`).
 """
 
 from __future__ import annotations
@@ -23,46 +25,62 @@ import time
 from pathlib import Path
 
 from bench.common import REPO, report
+from hotdog.models import get_spec, model_names
 
 
-def train(data: Path, scratch: Path, model: str, epochs: int, mixed: bool, batch_size: int | None) -> dict:
+def train(data: Path, scratch: Path, model: str, mixed: bool, args: argparse.Namespace) -> dict:
+    """One `python -m hotdog train` in a fresh cache (so the first epoch decodes, and computes features)."""
+    label = f"{model}{'-mixed' if mixed else ''}"
     command = [sys.executable, "-m", "hotdog", "train", "--data", str(data), "--model", model, "--epochs",
-               str(epochs), "--runs-dir", str(scratch / "runs"), "--json"]
+               str(args.epochs), "--runs-dir", str(scratch / "runs"), "--json"]
     command += ["--mixed-precision"] if mixed else []
-    command += ["--batch-size", str(batch_size)] if batch_size else []
+    command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
+    command += ["--fine-tune-epochs", str(args.fine_tune_epochs)] if get_spec(model).transfer else []
     started = time.perf_counter()
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "HOTDOG_CACHE_DIR": str(scratch / "cache")})
+                            env={**os.environ, "HOTDOG_CACHE_DIR": str(scratch / f"cache-{label}")})
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    return {**timings(Path(summary["run"])), "process s": round(time.perf_counter() - started, 1),
-            "val accuracy": summary.get("val_accuracy"), "device": status_device(Path(summary["run"]))}
+    run = Path(summary["run"])
+    return {**timings(run), "process s": round(time.perf_counter() - started, 1),
+            "val accuracy": summary.get("val_accuracy"), "device": read(run / "status.json").get("device", "?")}
 
 
-def status_device(run: Path) -> str:
-    return json.loads((run / "status.json").read_text()).get("device", "?")
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
 
 
 def timings(run: Path) -> dict:
+    """Per phase (training; fine-tuning for a transfer model): steady img/s, seconds per epoch, epoch wall."""
     events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    config = json.loads((run / "config.json").read_text())
+    config, status = read(run / "config.json"), read(run / "status.json")
     batch_size, photos = config["settings"]["batch_size"], sum(config["dataset"]["used"]["train"].values())
-    rates, walls = [], []
-    epochs = sorted({event["epoch"] for event in events})
-    for epoch in epochs[1:]:
-        batches = [event for event in events if event["event"] == "batch" and event["epoch"] == epoch]
-        if len(batches) >= 2 and batches[-1]["time"] > batches[0]["time"]:
-            steps = batches[-1]["step"] - batches[0]["step"]
-            rates.append(steps * batch_size / (batches[-1]["time"] - batches[0]["time"]))
-    ends = [event for event in events if event["event"] == "epoch"]
-    walls = [later["time"] - earlier["time"] for earlier, later in zip(ends, ends[1:])]
-    rate = statistics.median(rates) if rates else None
-    return {"train img/s": round(rate) if rate else None,
-            "train s/epoch": round(photos / rate, 2) if rate else None,
-            "epoch wall s": round(statistics.median(walls), 2) if walls else None,
-            "first epoch wall s": round(ends[0]["elapsed"], 1) if ends else None,
-            "photos": photos, "batch": batch_size}
+    ends = {event["epoch"]: event for event in events if event["event"] == "epoch"}
+    fine_tune_from = status.get("fine_tune_from") or max(ends, default=0)
+    phases = {"train": [e for e in sorted(ends) if e <= fine_tune_from],
+              "fine-tune": [e for e in sorted(ends) if e > fine_tune_from]}
+    figures = {"photos": photos, "batch": batch_size,
+               "first epoch wall s": round(ends[min(ends)]["elapsed"], 1) if ends else None}
+    for phase, epochs in phases.items():
+        steady = epochs[1:] or epochs  # the first epoch of a phase traces its step function
+        rates = [rate for epoch in steady if (rate := epoch_rate(events, epoch, batch_size))]
+        walls = [ends[epoch]["time"] - ends[epoch - 1]["time"] for epoch in steady if epoch - 1 in ends]
+        if rates:
+            rate = statistics.median(rates)
+            figures[f"{phase} img/s"] = round(rate)
+            figures[f"{phase} s/epoch"] = round(photos / rate, 2)
+        if walls:
+            figures[f"{phase} epoch wall s"] = round(statistics.median(walls), 2)
+    return figures
+
+
+def epoch_rate(events: list[dict], epoch: int, batch_size: int) -> float | None:
+    """Images per second from the first to the last batch event of an epoch (the first step's time excluded)."""
+    batches = [event for event in events if event["event"] == "batch" and event["epoch"] == epoch]
+    if len(batches) < 2 or batches[-1]["time"] <= batches[0]["time"]:
+        return None
+    return (batches[-1]["step"] - batches[0]["step"]) * batch_size / (batches[-1]["time"] - batches[0]["time"])
 
 
 def main() -> None:
@@ -71,10 +89,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3, help="at least 2: the first epoch is the warm-up")
     parser.add_argument("--models", nargs="+", default=["seed", "transfer"])
     parser.add_argument("--batch-size", type=int, default=None, help="default: each model's own")
+    parser.add_argument("--fine-tune-epochs", type=int, default=2, help="for the transfer model (its backbone)")
     parser.add_argument("--keep", type=Path, help="draw the photos here and keep them (reused when complete)")
     args = parser.parse_args()
     from hotdog import demo_data
-    from hotdog.models import model_names
 
     figures = {}
     with tempfile.TemporaryDirectory(prefix="hotdog-gpu-check-") as scratch:
@@ -88,7 +106,7 @@ def main() -> None:
                 figures[model] = "not a trainable model in this checkout: skipped"
                 continue
             for mixed in (False, True):
-                result = train(data, scratch, model, args.epochs, mixed, args.batch_size)
+                result = train(data, scratch, model, mixed, args)
                 figures[f"{model}{' --mixed-precision' if mixed else ''}"] = result
                 print(model, "mixed" if mixed else "float32", result, flush=True)
     report(f"GPU check: {args.photos} drawn train photos, {args.epochs} epochs", figures)

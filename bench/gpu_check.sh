@@ -3,9 +3,9 @@
 # ~5,000 drawn photos, each with and without --mixed-precision, and print epoch seconds and images/s.
 #
 #   bench/gpu_check.sh                 # on the GPU machine: 4,766 train photos, 3 epochs per run
-#   bench/gpu_check.sh --small         # anywhere, quickly (CPU): 200 photos, 2 epochs
+#   bench/gpu_check.sh --small         # anywhere, quickly (CPU): 200 photos, 2 epochs, 1 fine-tuning epoch
 #   bench/gpu_check.sh --no-install    # skip pip (offline machines)
-#   extra options go to `python -m bench.gpu_check` (--photos N, --epochs N, --models ..., --batch-size N)
+#   other options go to `python -m bench.gpu_check` (--photos, --epochs, --fine-tune-epochs, --models, --batch-size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +13,7 @@ install=1
 options=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --small) options+=(--photos 200 --epochs 2) ;;
+    --small) options+=(--photos 200 --epochs 2 --fine-tune-epochs 1) ;;
     --no-install) install=0 ;;
     *) options+=("$1") ;;
   esac

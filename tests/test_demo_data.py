@@ -35,7 +35,8 @@ def test_layout_counts_and_marker(tmp_path):
         for label in ("hotdog", "nohotdog"):
             assert len(list((root / split / label).glob("*.jpg"))) == count
     assert sorted(path.name for path in root.iterdir()) == ["SYNTHETIC.txt", "test", "train", "validation"]
-    assert "synthetic" in (root / "SYNTHETIC.txt").read_text().lower()
+    marker = (root / "SYNTHETIC.txt").read_text().lower()
+    assert "synthetic drawings" in marker and "real dataset" in marker
     assert demo_data.is_complete(root)
     assert _siblings(root) == []
 
@@ -60,13 +61,6 @@ def test_an_image_does_not_depend_on_how_many_are_drawn(tmp_path):
     large = demo_data.generate(tmp_path / "large", per_class={"train": 3}, image_size=64)
     name = "train/hotdog/hotdog_0000.jpg"
     assert (small / name).read_bytes() == (large / name).read_bytes()
-
-
-def test_classes_look_different_on_average(tmp_path):
-    root = demo_data.generate(tmp_path / "demo", per_class={"train": 12}, image_size=64)
-    means = {label: np.mean([np.asarray(Image.open(path), np.float32) for path in (root / "train" / label).iterdir()])
-             for label in ("hotdog", "nohotdog")}
-    assert means["hotdog"] != means["nohotdog"]
 
 
 def test_a_complete_dataset_is_returned_without_redrawing(tmp_path):

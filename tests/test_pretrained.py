@@ -16,7 +16,7 @@ from PIL import Image
 
 from conftest import SHARED_DATA, needs_shared_data
 from hotdog import pretrained
-from hotdog.images import load_array, to_array
+from hotdog.images import ImageError, load_array, to_array
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -112,6 +112,17 @@ def test_coffee_is_espresso_and_chelsea_is_a_cat(photos: np.ndarray):
     assert coffee[0][0] == names[967] == "espresso" and coffee[0][1] > 0.8
     assert chelsea[0][0] in [names[i] for i in CAT_CLASSES]
     assert pretrained.top_labels(photos[0], k=1) == [coffee[:1]]  # one image works as a batch of one
+
+
+def test_imagenet_labels_of_any_photo_source(tmp_path: Path):
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(skimage_data.coffee()).save(coffee)
+    labels = pretrained.imagenet_labels(coffee.read_bytes())
+    assert len(labels) == 5 and labels[0][0] == "espresso"
+    assert [p for _, p in labels] == sorted((p for _, p in labels), reverse=True)
+    assert pretrained.imagenet_labels(Image.open(coffee), k=1) == labels[:1]
+    with pytest.raises(ImageError, match="not an image"):
+        pretrained.imagenet_labels(b"not a photo at all")
 
 
 def test_feature_extractor_gives_pooled_features():

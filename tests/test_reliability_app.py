@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 import hostile
 from conftest import REPO
 
-pytestmark = pytest.mark.timeout(150)
-PAGE = str(REPO / "pages" / "predict.py")
+pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
+PAGE = str(REPO / "app_pages" / "predict.py")
 CANNOT_READ = "Cannot read this photo: "
 
 

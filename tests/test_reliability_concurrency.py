@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 import hostile
-from hotdog import runs, training
+from hotdog import charts, runs, training
 from hotdog.predict import Classifier
 from test_training import wait_for
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
 START_PRESSES = 4
 
 
@@ -151,5 +151,7 @@ def test_readers_of_a_live_run_see_whole_files_and_the_same_growing_metrics(tiny
     assert not failures and run.state == "completed"
     final = run.metrics()
     assert len([e for e in final if e["event"] == "batch"]) >= 30
-    assert all(view == final for view in seen)  # every session ends with the same charts
+    assert all(view == final for view in seen)
+    drawn = [charts.training_chart(view, "batch", "loss").to_dict() for view in seen]
+    assert all(chart == drawn[0] for chart in drawn)  # every session ends with the same chart
     assert not [path.name for path in run.path.iterdir() if "tmp" in path.name]

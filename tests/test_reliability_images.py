@@ -21,7 +21,7 @@ from conftest import REPO, last_json, make_dataset, run_cli
 from hotdog import images, runs
 from hotdog.predict import Classifier
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(120, func_only=True)  # shared fixtures are not counted
 BAD = {kind.name for kind in hostile.KINDS if kind.reason}
 GOOD = {kind.name for kind in hostile.KINDS if not kind.reason}
 #: The most a predict process may grow by for the whole corpus, over the same process for one plain photo.
@@ -82,6 +82,14 @@ def test_pixel_limit_is_ours_and_refuses_before_decoding(corpus, monkeypatch):
     assert images.load_rgb(hostile.encoded(hostile.picture(120, 90), "PNG")).size == (120, 90)
     with pytest.raises(images.ImageError, match=r"121 x 90 pixels"):
         images.load_rgb(hostile.encoded(hostile.picture(121, 90), "PNG"))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(classifier, tmp_path):
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as handle:
+        handle.truncate(60_000_000)  # sparse: 60 MB on paper, nothing on disk
+    [verdict] = classifier.predict([huge])
+    assert verdict.error == f"file is too large (60 MB, limit {images.MAX_FILE_BYTES / 1e6:.0f} MB)"
 
 
 def measured_cli(*args: str, timeout: float = 90) -> tuple[subprocess.CompletedProcess, float]:
