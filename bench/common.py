@@ -32,6 +32,11 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):.3g} ({min(values):.3g}-{max(values):.3g}, n={len(values)})"
 
 
+def parent_pid(pid: int) -> int:
+    """The parent of a process (Linux): tells a run forked by the warm worker from a spawned one."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def shared_data_or_exit() -> Path:
     if not SHARED_DATA.is_dir():
         sys.exit(f"the real photos are not at {SHARED_DATA}; this benchmark needs them")

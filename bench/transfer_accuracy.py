@@ -113,41 +113,41 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.data / "test").is_dir():
         raise SystemExit(f"no dataset with a test split at {args.data}")
-    scratch = Path(tempfile.mkdtemp(prefix="hotdog-bench-"))
-    os.environ["HOTDOG_CACHE_DIR"] = str(scratch / "cache")  # empty: conversion and features are timed too
-    os.environ["HOTDOG_RUNS_DIR"] = str(scratch / "runs")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.compare_priors:
-        print(json.dumps(compare_priors(args.data), indent=2))
-        return
-    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hotdog-bench-") as scratch:
+        os.environ["HOTDOG_CACHE_DIR"] = str(Path(scratch) / "cache")  # empty: conversion and features are timed
+        os.environ["HOTDOG_RUNS_DIR"] = str(Path(scratch) / "runs")
+        result = compare_priors(args.data) if args.compare_priors else measure(args)
+    print(json.dumps(result, indent=2))
 
+
+def measure(args: argparse.Namespace) -> dict:
     from hotdog.evaluate import evaluate
 
+    start = time.perf_counter()
     run, train_s = timed(train, args.data, args.epochs, args.fine_tune_epochs, "bench-first")
     transfer, transfer_eval_s = timed(evaluate, str(run.path), args.data, "test")
     zero_shot, zero_shot_s = timed(evaluate, "imagenet", args.data, "test")
     total_s = time.perf_counter() - start
     again, again_s = timed(train, args.data, args.epochs, 0, "bench-cached")
-    result = {
+    return {
         "photos": run.config["dataset"]["used"],
         "transfer_test_balanced_accuracy": round(transfer["balanced_accuracy"], 4),
         "transfer_test_accuracy": round(transfer["accuracy"], 4),
         "zero_shot_test_balanced_accuracy": round(zero_shot["balanced_accuracy"], 4),
+        "validation_balanced_accuracy": round(run.status["validation"]["balanced_accuracy"], 4),
         "best_epoch": run.status.get("best_epoch"),
+        "epochs": run.config["settings"]["epochs"],
+        "fine_tune_epochs": args.fine_tune_epochs,
         "train_s_empty_cache": round(train_s, 1),
         "evaluate_transfer_s": round(transfer_eval_s, 1),
         "evaluate_zero_shot_s": round(zero_shot_s, 1),
         "total_s": round(total_s, 1),
         "train_s_features_cached": round(again_s, 1),
         "epochs_s_features_cached": round(epochs_seconds(again), 2),
-        "validation_balanced_accuracy": round(run.status["validation"]["balanced_accuracy"], 4),
-        "epochs": run.config["settings"]["epochs"],
-        "fine_tune_epochs": args.fine_tune_epochs,
         "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average": round(os.getloadavg()[0], 2),
     }
-    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ The registry (`hotdog.models`) builds these models through `build_lite0`, `build
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import keras
 import numpy as np
@@ -25,6 +26,8 @@ HEAD_DROPOUT = 0.2
 #: Fine-tuning unfreezes this share of the backbone's layers, counted from the top.
 FINE_TUNE_FRACTION = 0.2
 FINE_TUNE_LEARNING_RATE = 1e-5
+
+log = logging.getLogger(__name__)
 
 
 class BackboneUnavailable(ConnectionError):
@@ -101,8 +104,8 @@ def backbone_features(model: keras.Model, photos: Decoded, batch_size: int = 32)
     try:
         with pretrained.atomic_file(path) as file:
             np.save(file, features)
-    except OSError:  # a read-only or full cache only costs time
-        pass
+    except OSError as error:  # a read-only or full cache only costs time
+        log.warning("could not cache backbone features in %s: %s", path.parent, error)
     return features
 
 

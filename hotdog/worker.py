@@ -148,7 +148,7 @@ def _import_training_code() -> None:
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    from hotdog import cli, data, devices, evaluate, models, training  # noqa: F401
+    from hotdog import cli, data, devices, evaluate, models, training, transfer  # noqa: F401
 
 
 def _reap_children() -> None:

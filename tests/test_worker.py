@@ -13,15 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.common import parent_pid
 from conftest import REPO, last_json, run_cli
 from hotdog import runs, training, worker
 from test_training import events, wait_for
 
 APP = "import sys, time; from hotdog import worker; worker.ensure_running(sys.argv[1]); time.sleep(600)"
-
-
-def parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def snapshot(folder: Path) -> Path:
@@ -89,6 +86,13 @@ def test_worker_refuses_a_run_that_is_not_waiting_to_start(warm, tmp_path):
     run.update_status(state="completed")
     assert worker.submit(run) is None
     assert run.status["pid"] == os.getpid()  # nothing was started for it
+
+
+def test_the_worker_imports_leave_tensorflow_uninitialised_so_forking_is_safe():
+    check = ("from hotdog import worker; worker._import_training_code(); "
+             "from tensorflow.python.eager import context; print(context.context()._initialized)")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=REPO, timeout=240)
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr[-2000:]
 
 
 def test_without_a_worker_submit_declines_at_once(tmp_path):
