@@ -36,12 +36,9 @@ def score(source: str, modified: float, photos: tuple[tuple[str, bytes], ...]) -
 @st.cache_data(max_entries=32, show_spinner="Asking ImageNet what it sees…")
 def imagenet_guesses(photos: tuple[bytes, ...]) -> list[list[tuple[str, float]]]:
     """ImageNet's top three classes per readable photo ("it thinks this is a cheeseburger")."""
-    import numpy as np
-
     from hotdog import pretrained
 
-    return pretrained.top_labels(np.stack([images.load_array(photo, pretrained.IMAGE_SIZE) for photo in photos]),
-                                 k=3)
+    return [pretrained.imagenet_labels(photo, k=3) for photo in photos]
 
 
 def model_version(choice: workspace.ModelChoice) -> float:

@@ -66,11 +66,6 @@ def use_demo_data(progress: Callable[[float], None] | None = None) -> Path:
     return use_dataset(demo_data.generate(demo_dir(), progress=progress))
 
 
-def ensure_dataset(progress: Callable[[float], None] | None = None) -> Path:
-    """The dataset in use; on a first start, the demo data, drawn now."""
-    return current_dataset() or use_demo_data(progress)
-
-
 def is_synthetic(root: str | Path) -> bool:
     return demo_data.is_complete(root)
 
