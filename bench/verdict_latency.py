@@ -1,11 +1,13 @@
-"""Verdict latency (issue 5, item 3): one uploaded photo through `Classifier.predict` (decode, resize, model), warm,
+"""Verdict latency: one uploaded photo through `Classifier.predict` (decode, resize, model), warm,
 against calling Keras' `model.predict` per photo; and photos/s for a batch of 64 uploads.
 
-    python -m bench.verdict_latency [--repeats 50] [--models seed imagenet]
+    python -m bench.verdict_latency [--repeats 50] [--models seed imagenet transfer transfer-lite2]
 
 `seed` is the blog post's network (untrained weights: latency does not depend on them), saved and loaded back
-as a .keras file like a run's model; `imagenet` is the pretrained EfficientNet-Lite0 zero-shot model. The photos
-are the shared test photos, read as bytes, as an upload arrives.
+as a .keras file like a run's model; `imagenet` is the pretrained EfficientNet-Lite0 zero-shot model; `transfer`
+and `transfer-lite2` are the robust transfer models as a run saves them (an untrained head combined with
+ImageNet's verdict, `hotdog.prior.robust_model`). The photos are the shared test photos, read as bytes, as an
+upload arrives.
 """
 
 from __future__ import annotations
@@ -21,17 +23,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import report, shared_data_or_exit  # noqa: E402
 
-TARGET_MS = {"seed": 10, "imagenet": 50}
+TARGET_MS = {"seed": 10, "imagenet": 50, "transfer": 120, "transfer-lite2": 120}
 
 
 def load_classifier(name: str, folder: Path):
-    from hotdog.models import build_model
+    from hotdog.models import build_model, get_spec
     from hotdog.predict import Classifier
 
     if name == "imagenet":
         return Classifier.load("imagenet")
     path = folder / f"{name}.keras"
-    build_model(name).save(path)
+    model = build_model(name)
+    if get_spec(name).imagenet_prior:
+        from hotdog import prior
+
+        mix = prior.Mix(alpha=0.5, scale=1.0, bias=0.0, folds=5, cv_log_loss=0.0, best_cv_log_loss=0.0,
+                        standard_error=0.0)
+        model = prior.robust_model(model, mix, get_spec(name).imagenet_prior)
+    model.save(path)
     return Classifier.load(path)
 
 
