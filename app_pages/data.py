@@ -12,10 +12,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hotdog import archives, charts, data, download, paths, workspace
+from hotdog import archives, charts, data, download, images, paths, workspace
 
 SAMPLES_PER_CLASS = 8
-PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 #: Everything the Data page's actions may raise for bad input; each carries a one-line message.
 INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
 
@@ -86,8 +85,9 @@ def zip_tab() -> None:
 def photos_tab() -> None:
     st.markdown("Photos of each class; a fifth of each is held out for validation.")
     left, right = st.columns(2)
-    hotdogs = left.file_uploader("Hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True, key="hotdog_photos")
-    others = right.file_uploader("Not-hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True,
+    hotdogs = left.file_uploader("Hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
+                                 key="hotdog_photos")
+    others = right.file_uploader("Not-hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="nohotdog_photos")
     name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
     if st.button("Save and use", key="use_photos", disabled=not (hotdogs and others)):

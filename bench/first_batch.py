@@ -1,4 +1,4 @@
-"""Start to first chart point (issue 5, item 2): `training.start_training_process(...)` -> the first batch event in
+"""Start to first chart point (issue 5, item 2): `launch.start_training_process(...)` -> the first batch event in
 metrics.jsonl, as the Train page sees it, with the app already running.
 
     python -m bench.first_batch [--runs 5] [--data ROOT] [--model seed]
@@ -23,10 +23,10 @@ from bench.common import parent_pid, report, shared_data_or_exit, summary
 
 def seconds_to_first_batch(config, runs_dir: Path, worker_pid: int | None = None) -> float | None:
     """Seconds from the call to the first batch event; None when the run was not started the way asked."""
-    from hotdog import runs, training
+    from hotdog import launch, runs
 
     started = time.time()
-    run = training.start_training_process(config, runs_dir)
+    run = launch.start_training_process(config, runs_dir)
     try:
         forked_by_worker = parent_pid(run.status["pid"]) == worker_pid
     except (OSError, KeyError):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 
-from hotdog import runs
+from hotdog import runs, training
 
 DESCRIPTION = """Hotdog or Not: train, check and use a hotdog / nohotdog image classifier.
 
@@ -60,8 +58,6 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hotdog import training
-
     if args.resume:
         run = runs.reclaim_run(runs.find_run(args.resume, args.runs_dir))
     elif args.run_dir:
@@ -75,19 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             augment=args.augment, early_stopping=args.early_stopping, seed=args.seed,
             mixed_precision=args.mixed_precision, fine_tune_epochs=args.fine_tune_epochs, name=args.name)
         run = training.new_run(config, args.runs_dir)
-    print(f"run folder: {run.path}", file=sys.stderr)
-    training.train(run, verbose=0 if args.json else (1 if sys.stdout.isatty() else 2))
-    summary = training.run_summary(run)
-    if args.json:
-        _json_line(summary)
-    else:
-        validation = summary["validation"]
-        print(f"\n{summary['state']}: {summary['epochs']} epochs, run folder {summary['run']}")
-        if validation:
-            print(f"best model (epoch {summary['best_epoch']}) on validation: accuracy {validation['accuracy']:.3f}, "
-                  f"balanced accuracy {validation['balanced_accuracy']:.3f}, "
-                  f"always-nohotdog/hotdog baseline {validation['majority_baseline']:.3f}")
-    return 0 if summary["state"] in ("completed", "stopped") else 1
+    return training.train_and_report(run, json_output=args.json)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -128,7 +112,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.runs_dir)
     for run in listed:
-        status, settings = run.status, run.config.get("settings", {})
+        status, settings = run.status, run.settings
         row = {"id": run.id, "state": status.get("state"), "model": settings.get("model"),
                "epochs_completed": status.get("epochs_completed", 0),
                "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
@@ -224,8 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    training.configure_console()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data" / "food101-hotdog"
+from bench.common import REPO, SHARED_DATA, free_port  # noqa: F401 (free_port: for the tests)
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(),
     reason=f"real photos not found at {SHARED_DATA} (../shared/data ships with the team checkout, not with a clone)")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--refresh-screenshots", action="store_true",
+                     help="save the browser test's screenshots into docs/screenshots/ (default: a temporary folder)")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import hostile
-from hotdog import charts, runs, training
+from hotdog import charts, launch, runs, training
 from hotdog.predict import Classifier
 from test_training import wait_for
 
@@ -27,7 +27,7 @@ def press_start(barrier, answers, data: str, runs_dir: str) -> None:
     config = training.TrainConfig(data=data, model="seed", epochs=200, batch_size=4, image_size=32)
     barrier.wait()
     try:
-        run = training.start_training_process(config, Path(runs_dir))
+        run = launch.start_training_process(config, Path(runs_dir))
         answers.put(("started", run.id, ""))
     except runs.TrainingBusy as busy:
         answers.put(("busy", busy.run.id, str(busy)))
@@ -135,7 +135,7 @@ def watch(run: runs.Run, done: threading.Event, seen: list, failures: list) -> N
 
 
 def test_readers_of_a_live_run_see_whole_files_and_the_same_growing_metrics(tiny_dataset, tmp_path):
-    run = training.start_training_process(training.TrainConfig(
+    run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=3, batch_size=2, image_size=32), tmp_path)
     wait_for(lambda: (run.path / runs.METRICS).exists(), what="the first metrics")
     done, failures = threading.Event(), []
