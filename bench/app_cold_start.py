@@ -1,4 +1,4 @@
-"""App cold start (issue 5, item 4): `streamlit run streamlit_app.py` -> /_stcore/health answers "ok" -> the page
+"""App cold start: `streamlit run streamlit_app.py` -> /_stcore/health answers "ok" -> the page
 HTML is served.
 
     python -m bench.app_cold_start [--repeats 5]

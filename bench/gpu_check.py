@@ -1,4 +1,4 @@
-"""The GPU check's measurements (issue 5, item 7); `bench/gpu_check.sh` installs what it needs and calls this.
+"""The GPU check's measurements; `bench/gpu_check.sh` installs what it needs and calls this.
 
     python -m bench.gpu_check [--photos 4766] [--epochs 3] [--fine-tune-epochs 2] [--models seed transfer]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check (issue 5, item 7): install what the check needs, then train the seed recipe and the transfer model on
+# GPU check: install what the check needs, then train the seed recipe and the transfer model on
 # ~5,000 drawn photos, each with and without --mixed-precision, and print epoch seconds and images/s.
 #
 #   bench/gpu_check.sh                 # on the GPU machine: 4,766 train photos, 3 epochs per run
