@@ -20,6 +20,14 @@ Typical session:
 """
 
 
+#: The problems `check-data` lists: title, key in the report, how one item reads.
+DATA_PROBLEMS = (
+    ("unreadable files", "unreadable", lambda item: f"{item['path']}: {item['reason']}"),
+    ("photos in two splits (leakage)", "duplicates_across_splits", " = ".join),
+    ("photos under 32 px", "small_images", lambda item: f"{item['path']} ({item['width']}x{item['height']})"),
+)
+
+
 def _json_line(data: object) -> None:
     print(json.dumps(data, default=str))
 
@@ -45,15 +53,11 @@ def cmd_check_data(args: argparse.Namespace) -> int:
         baseline = report["majority_baseline"][split]
         print(f"  {split:<11} hotdog {counts['hotdog']:>6}  nohotdog {counts['nohotdog']:>6}  "
               f"always-the-bigger-class accuracy {baseline:.0%}")
-    for title, key in (("unreadable files", "unreadable"), ("photos in two splits (leakage)",
-                                                             "duplicates_across_splits"),
-                       (f"photos under 32 px", "small_images")):
+    for title, key, describe in DATA_PROBLEMS:
         items = report[key]
         print(f"{title}: {len(items) or 'none'}")
         for item in items[:20]:
-            print("   ", item["path"] + ": " + item["reason"] if key == "unreadable"
-                  else " = ".join(item) if key == "duplicates_across_splits"
-                  else f"{item['path']} ({item['width']}x{item['height']})")
+            print("   ", describe(item))
     return 0
 
 
@@ -112,17 +116,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.runs_dir)
     for run in listed:
-        status, settings = run.status, run.settings
-        row = {"id": run.id, "state": status.get("state"), "model": settings.get("model"),
+        status = run.status
+        row = {"id": run.id, "state": status.get("state", "unknown"), "model": run.settings.get("model", "?"),
                "epochs_completed": status.get("epochs_completed", 0),
                "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
         if args.json:
             _json_line(row)
-        else:
-            accuracy = row["best_val_accuracy"]
-            print(f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}  "
-                  f"val acc {accuracy:.3f}" if accuracy is not None else
-                  f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}")
+            continue
+        line = f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}"
+        accuracy = row["best_val_accuracy"]
+        print(line + (f"  val acc {accuracy:.3f}" if accuracy is not None else ""))
     if not listed and not args.json:
         print(f"no runs in {args.runs_dir or runs.default_runs_dir()}")
     return 0
@@ -158,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(f"{name} ({spec.title})" for name, spec in REGISTRY.items() if spec.trainable)
     train = commands.add_parser("train", parents=[runs_dir], help="train a model into a new run folder",
                                 description=f"Train a model. Models: {names}. Settings left out take the "
-                                            f"model's defaults. Stop with Ctrl+C, SIGTERM or a STOP file in the "
-                                            f"run folder: the best model so far is kept.")
+                                            f"model's defaults. Stop with Ctrl+C, `python -m hotdog stop RUN` (a "
+                                            f"STOP file in the run folder) or SIGTERM: the best model so far is "
+                                            f"kept.")
     train.add_argument("--data", help="dataset root holding train/ (validation/ and test/ optional)")
     train.add_argument("--model", default="cnn", choices=model_names(trainable_only=True),
                        help="architecture (default cnn)")

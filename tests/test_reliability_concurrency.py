@@ -6,11 +6,11 @@ import contextlib
 import json
 import multiprocessing
 import os
-import signal
 import threading
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 import hostile
@@ -52,7 +52,7 @@ def test_start_pressed_in_several_processes_at_once_starts_exactly_one_run(tiny_
         assert [run.id for run in runs.list_runs(tmp_path)] == [started]
     finally:
         run = runs.find_run(started, tmp_path)
-        os.kill(run.status["pid"], signal.SIGKILL)
+        psutil.Process(run.status["pid"]).kill()
         wait_for(lambda: not runs.pid_alive(run.status["pid"]), timeout=30, what="the run to end")
 
 

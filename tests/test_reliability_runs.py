@@ -44,8 +44,8 @@ def _mount(*args: str) -> None:
 @contextlib.contextmanager
 def small_disk(path: Path, size_kb: int) -> Iterator[Path]:
     """A real filesystem of `size_kb` (a tmpfs) at `path`, unmounted afterwards."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a small tmpfs needs root")
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root on Linux")
     path.mkdir()
     _mount("-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path))
     try:
@@ -57,6 +57,8 @@ def small_disk(path: Path, size_kb: int) -> Iterator[Path]:
 @contextlib.contextmanager
 def read_only(folder: Path) -> Iterator[str]:
     """Make `folder` read-only for real; yields the reason writes will give."""
+    if os.name == "nt":
+        pytest.skip("Windows ignores read-only permissions on folders")
     if os.geteuid() == 0:  # root ignores permissions: bind-mount the folder onto itself, read-only
         if not shutil.which("mount"):
             pytest.skip("no mount command to make a read-only folder as root")
@@ -179,6 +181,7 @@ time.sleep(600)
 
 @pytest.mark.parametrize("warm", ["cold", pytest.param("warm", marks=needs_worker)],
                          ids=["spawned-process", "warm-worker"])
+@pytest.mark.skipif(os.name == "nt", reason="kills a process group and reads sessions (Unix)")
 def test_killing_the_app_that_started_a_run_leaves_the_run_going_to_the_end(tiny_dataset, tmp_path, warm):
     app = subprocess.Popen([sys.executable, "-c", APP, str(tiny_dataset), str(tmp_path), warm],
                            stdout=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)
