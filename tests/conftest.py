@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from PIL import Image, ImageDraw
@@ -40,6 +42,15 @@ def run_cli(*args: str, check: bool = True, timeout: float = 600, env: dict | No
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def in_threads(target: Callable[[int], None], count: int, timeout: float | None = None) -> None:
+    """Run `target(0)` ... `target(count - 1)` on threads of their own, all at once, and wait for every one."""
+    threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
 
 
 def last_json(output: str) -> dict:

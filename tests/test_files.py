@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import in_threads
 from hotdog import atomic, runs
 from hotdog.locking import file_lock, try_lock
 
@@ -67,7 +67,7 @@ with file_lock({str(lock_file)!r}):
 def test_file_lock_excludes_other_threads_of_the_same_process(tmp_path: Path) -> None:
     inside, overlaps = [], []
 
-    def work() -> None:
+    def work(_: int) -> None:
         for _ in range(20):
             with file_lock(tmp_path / ".lock"):
                 inside.append(1)
@@ -76,11 +76,7 @@ def test_file_lock_excludes_other_threads_of_the_same_process(tmp_path: Path) ->
                 time.sleep(0.001)
                 inside.pop()
 
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(work, 4)
     assert not overlaps
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_DATA, needs_shared_data
+from conftest import SHARED_DATA, in_threads, needs_shared_data
 from hotdog import pretrained
 from hotdog.images import ImageError, load_array, to_array
 
@@ -87,18 +87,14 @@ def test_two_concurrent_conversions_leave_one_valid_file(tmp_path: Path):
     destination = tmp_path / "lite0.npz"
     start, errors = threading.Barrier(2), []
 
-    def convert() -> None:
+    def convert(_: int) -> None:
         start.wait()
         try:
             pretrained.convert_lite0(pretrained.source_weights_path(), destination)
         except Exception as error:  # surfaced below, with the thread's own error
             errors.append(error)
 
-    threads = [threading.Thread(target=convert) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(convert, 2)
     assert not errors
     assert [p.name for p in tmp_path.iterdir()] == [destination.name]  # no temp file left behind
     with np.load(destination) as arrays, np.load(pretrained.lite0_weights_path()) as reference:

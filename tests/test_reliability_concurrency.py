@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 import hostile
+from conftest import in_threads
 from hotdog import charts, launch, runs, training
 from hotdog.predict import Classifier
 from test_training import wait_for
@@ -70,11 +71,7 @@ def test_twenty_threads_sharing_one_classifier_all_get_the_single_threaded_answe
         except Exception as error:  # noqa: BLE001 - any exception is the failure this test looks for
             failures.append(repr(error))
 
-    threads = [threading.Thread(target=ask, args=(index,)) for index in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    in_threads(ask, 20, timeout=60)
 
     assert not failures and len(answers) == 20
     for index, verdicts in answers.items():
@@ -97,11 +94,7 @@ def test_status_updates_from_many_threads_lose_no_field(tmp_path):
         except OSError as error:
             failures.append(repr(error))
 
-    threads = [threading.Thread(target=update, args=(writer,)) for writer in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(update, 8)
     assert not failures
     assert runs.read_json(tmp_path / runs.STATUS) == {f"writer{writer}": 24 for writer in range(8)}
     assert sorted(path.name for path in tmp_path.iterdir()) == [runs.STATUS_LOCK, runs.STATUS]
