@@ -326,7 +326,7 @@ def _combine_with_prior(config: TrainConfig, run: runs.Run, decoded: dict) -> No
     epochs = min(run.status.get("epochs_completed") or config.epochs, config.epochs)
     robust, mix = prior.combine(last, [decoded["train"], decoded["validation"]], get_spec(config.model).imagenet_prior,
                                 epochs, config.learning_rate, config.batch_size, config.seed)
-    _save_atomic(robust, run.model_path)
+    _save_model(robust, run.model_path)
     run.update_status(imagenet_prior={**mix.to_dict(), "head_epochs": epochs})
 
 
