@@ -73,6 +73,9 @@ class Scorer:
         sets = self.sets.setdefault(classifier.image_size, photo_sets(classifier.image_size))
         result = {}
         for name, photos in sets.items():
+            if prior.ROBUST_HEAD not in [layer.name for layer in model.layers]:
+                result[name] = balanced_accuracy(photos.labels, classifier.predict_proba(photos.images))
+                continue  # the zero-shot model, kept when the mix found no evidence for the head
             features = transfer.backbone_features(model, photos)
             robust = model.get_layer(prior.ROBUST_HEAD).predict(features, verbose=0)[:, 0]
             alone = prior.head_alone(model).predict(features, verbose=0)[:, 0]
@@ -129,12 +132,13 @@ def full_data(models: list[str], seeds: list[int]) -> dict:
 
 
 def summarize(rows: list[dict]) -> dict:
-    """Mean and standard deviation over runs of every balanced accuracy."""
-    keys = [key for key in rows[0] if key.startswith(("food101", "shift"))]
+    """Mean, standard deviation and minimum over runs of every balanced accuracy; a head-alone figure counts only
+    the runs that kept a head."""
+    keys = sorted({key for row in rows for key in row if key.startswith(("food101", "shift"))})
     summary = {}
     for key in keys:
-        values = [row[key] for row in rows]
-        summary[key] = {"mean": round(statistics.mean(values), 4),
+        values = [row[key] for row in rows if key in row]
+        summary[key] = {"mean": round(statistics.mean(values), 4), "min": min(values),
                         "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}
     summary["alpha"] = [row["imagenet_prior"]["alpha"] for row in rows]
     return summary

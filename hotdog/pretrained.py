@@ -394,6 +394,8 @@ FOOD_CLASSES = range(923, 970)
 ZERO_SHOT_TEMPERATURE = 0.25
 #: P(hot dog | food) at temperature 0.25 above which we say hotdog; tuned on train+validation only.
 ZERO_SHOT_THRESHOLD = 0.65
+#: The zero-shot model's name, which its saved copies keep.
+ZERO_SHOT_NAME = "imagenet_hotdog"
 
 
 @functools.lru_cache(maxsize=1)
@@ -456,4 +458,4 @@ def build_imagenet_hotdog_model(image_size: int = IMAGE_SIZE) -> keras.Model:
     output = pick(food(features.output))
     food.set_weights([kernel / ZERO_SHOT_TEMPERATURE, bias / ZERO_SHOT_TEMPERATURE - shift])
     pick.set_weights([np.eye(len(foods), 1, -hotdog, dtype=np.float32)])
-    return keras.Model(features.input, output, name="imagenet_hotdog")
+    return keras.Model(features.input, output, name=ZERO_SHOT_NAME)

@@ -11,8 +11,10 @@ ensembling, the idea of WiSE-FT: Wortsman et al., "Robust fine-tuning of zero-sh
 heads trained with the run's own recipe on k-1 folds score the k-th, each `alpha` on a grid gets `scale` and `bias`
 from a class-balanced logistic regression on those out-of-fold scores, and the smallest `alpha` whose
 cross-validated log loss is within one standard error of the best one is kept (the one-standard-error rule). So the
-model moves away from the zero-shot verdict only as far as the photos give evidence for: with a handful of photos
-it stays close to ImageNet, with hundreds it leans on what it learned.
+model moves away from the zero-shot verdict only as far as the photos give evidence for. Two rules guard what
+cross-validation on a class's own photos cannot see, photos unlike them: `alpha` stays at most 0.5, so the head never
+outweighs ImageNet; and when the rule keeps `alpha` = 0 (no evidence that the head helps), the run's model is the
+`imagenet` zero-shot model itself (at the run's image size), rather than a mix fitted to a handful of photos.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import numpy as np
 from hotdog import pretrained, transfer
 from hotdog.recipe import class_weights, compile_model
 
-#: Mixing weights tried, from ImageNet's verdict alone (0) to the trained head alone (1).
-ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)
+#: Mixing weights tried: from ImageNet's verdict alone (0) to equal weights (0.5), never more weight on the head.
+ALPHAS = np.round(np.linspace(0.0, 0.5, 11), 2)
 MAX_FOLDS = 5
 #: The saved model is photo -> BACKBONE -> ROBUST_HEAD; inside ROBUST_HEAD, the features go to the trained head's
 #: logit and to ImageNet's log probabilities, whose "hot dog" one is mixed with it.
@@ -189,16 +191,20 @@ def head_alone(model: keras.Model) -> keras.Model:
     return keras.Model(robust_head.input, alone, name="head_alone")
 
 
-def is_robust(model: keras.Model) -> bool:
-    """Whether `model` is already combined with the prior (a run resumed after it was)."""
-    return any(layer.name == ROBUST_HEAD for layer in model.layers)
+def is_combined(model: keras.Model) -> bool:
+    """Whether `model` is what `combine` returns (a run resumed after it combined): a robust model, or the
+    zero-shot model kept instead."""
+    return model.name == pretrained.ZERO_SHOT_NAME or any(layer.name == ROBUST_HEAD for layer in model.layers)
 
 
 def combine(model: keras.Model, photos: list, backbone: str, epochs: int, learning_rate: float, batch_size: int,
             seed: int = 0) -> tuple[keras.Model, Mix]:
-    """The robust model and its mix, for a trained transfer `model` and its train and validation photos (Decoded)."""
+    """The model to save and its mix, for a trained transfer `model` and its train and validation photos (Decoded):
+    the robust model, or the `imagenet` zero-shot model when the mix keeps nothing of the head (alpha = 0)."""
     features = np.concatenate([transfer.backbone_features(model, decoded, batch_size) for decoded in photos])
     labels = np.concatenate([decoded.labels for decoded in photos])
     head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed)
     mix = choose_mix(head, hotdog_log_prob(features, backbone), labels, folds)
+    if mix.alpha == 0:
+        return pretrained.build_imagenet_hotdog_model(model.input_shape[1]), mix  # at the run's image size
     return robust_model(model, mix, backbone), mix

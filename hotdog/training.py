@@ -309,7 +309,8 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
 
 
 def _combine_with_prior(config: TrainConfig, run: runs.Run, decoded: dict) -> None:
-    """Replace the saved model by the robust one: the last checkpoint's head combined with ImageNet's own verdict.
+    """Replace the saved model by the robust one: the last checkpoint's head combined with ImageNet's own verdict
+    (or the `imagenet` model itself, when cross-validation finds no evidence that the head helps).
 
     The mix is chosen by cross-validation on the train and validation photos (`hotdog.prior`) with heads trained for
     as many epochs as that head had: the last checkpoint, not the best one, because on a handful of validation
@@ -319,7 +320,7 @@ def _combine_with_prior(config: TrainConfig, run: runs.Run, decoded: dict) -> No
 
     from hotdog import prior
 
-    if prior.is_robust(keras.saving.load_model(run.model_path, safe_mode=True)):
+    if prior.is_combined(keras.saving.load_model(run.model_path, safe_mode=True)):
         return  # a resumed run that was already combined
     run.update_status(phase="combining with ImageNet's verdict")
     last = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
