@@ -147,6 +147,13 @@ class Run:
         return read_jsonl(self.path / METRICS)
 
     @property
+    def dataset(self) -> dict:
+        """What the run recorded about its dataset (path, counts, fingerprint, synthetic...); before its training
+        began, only the path it was given."""
+        config = self.config
+        return config.get("dataset") or {"path": config.get("settings", {}).get("data")}
+
+    @property
     def model_path(self) -> Path:
         return self.path / BEST_MODEL
 
