@@ -20,7 +20,7 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, make_dataset
-from hotdog import workspace
+from hotdog import capture, workspace
 
 PAGE = str(REPO / "app_pages" / "data.py")
 
@@ -143,6 +143,27 @@ def test_taking_photos_fills_each_class_live_with_undo_then_use(data_dir, tiny_d
     root = (data_dir / "class-7b").resolve()
     assert not at.error and at.success[0].value == f"Now using {root}" and workspace.current_dataset() == root
     assert sorted(path.read_bytes() for path in root.rglob("*.jpg")) == sorted(hotdogs[:3] + [others[0], others[2]])
+
+
+def test_the_camera_and_its_buttons_are_for_the_teacher(data_dir, tiny_dataset, monkeypatch):
+    photo = sorted((tiny_dataset / "test" / "hotdog").glob("*.jpg"))[0].read_bytes()
+    root = data_dir / "camera-photos"
+    for index in range(2):  # photos taken earlier, so that undo and use have something to act on
+        for label in ("hotdog", "nohotdog"):
+            capture.add_photo(root, label, photo)
+    monkeypatch.setenv("HOTDOG_TEACHER_PASSWORD", "mustard")
+    at = open_page()
+    [camera] = at.camera_input
+    assert camera.disabled and at.button(key="capture_undo").disabled and at.button(key="capture_use").disabled
+    camera.proto.disabled = False  # a crafted message sends a photo anyway
+    camera.set_value(("image.jpg", photo, "image/jpeg")).run()
+    for key in ("capture_undo", "capture_use"):
+        at.button(key=key).proto.disabled = False
+        at.button(key=key).click().run()
+    assert capture.counts(root) == {"hotdog": 2, "nohotdog": 2} and workspace.current_dataset() == tiny_dataset
+    at.text_input(key="teacher_password").input("mustard").run()
+    take_photo(at, photo)
+    assert capture.counts(root) == {"hotdog": 3, "nohotdog": 2}
 
 
 @pytest.fixture
