@@ -12,6 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.common import teacher_button, teacher_unlocked
 from hotdog import charts, data, evaluate, paths, workspace
 
 GALLERY_SIZE = 12
@@ -79,7 +80,8 @@ def show_mistakes(evaluation: evaluate.Evaluation, threshold: float) -> None:
                  caption=[f"{mistake['label']}, P(hotdog) {mistake['p_hotdog']:.2f}" for mistake in shown])
 
 
-def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: float) -> tuple[Path, str] | None:
+def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: float,
+               unlocked: bool) -> tuple[Path, str] | None:
     """The left column: the model on the held-out photos of its own dataset. Returns the (folder, split) shown."""
     st.subheader("Its own dataset" if choice.run is not None else "The dataset in use")
     if home is None or not home.is_dir():
@@ -99,7 +101,8 @@ def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: floa
             st.info(f"Not scored on its {split} photos yet (it takes a few seconds).")
         else:
             st.warning("The model changed since these scores were saved.")
-        if st.button(f"Score the {split} photos", key="score", type="primary", icon=":material/calculate:"):
+        if teacher_button(f"Score the {split} photos", key="score", unlocked=unlocked, type="primary",
+                          icon=":material/calculate:"):
             if score(choice, home, split, f"the {split} photos") is not None:
                 st.rerun()
     if evaluation is not None:
@@ -107,13 +110,15 @@ def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: floa
     return home.resolve(), split
 
 
-def other_folder(choice: workspace.ModelChoice, shown: tuple[Path, str] | None, threshold: float) -> None:
+def other_folder(choice: workspace.ModelChoice, shown: tuple[Path, str] | None, threshold: float,
+                 unlocked: bool) -> None:
     """The right column: the same model on any other labelled folder the server may read."""
     st.subheader("Another labelled folder")
     typed = st.text_input("Folder on the server: a dataset (its test split is scored) or a folder holding hotdog "
                           "and nohotdog folders", key="other_folder", placeholder="data/shift-photos")
     st.caption("Allowed folders: " + ", ".join(str(root) for root in paths.allowed_roots()))
-    if st.button("Score this folder", key="score_other", disabled=not typed.strip(), icon=":material/calculate:"):
+    if teacher_button("Score this folder", key="score_other", unlocked=unlocked, disabled=not typed.strip(),
+                      icon=":material/calculate:"):
         try:
             folder = paths.resolve_allowed(typed)
         except paths.PathNotAllowed as error:
@@ -135,7 +140,8 @@ def other_folder(choice: workspace.ModelChoice, shown: tuple[Path, str] | None, 
     evaluation = scored[picked]
     if evaluation.stale:
         st.warning("The model changed since these scores were saved.")
-        if st.button("Score this folder again", key="rescore_other", icon=":material/calculate:"):
+        if teacher_button("Score this folder again", key="rescore_other", unlocked=unlocked,
+                          icon=":material/calculate:"):
             if score(choice, evaluation.data, evaluation.split, evaluation.data.name) is not None:
                 st.rerun()
     show_result(evaluation, threshold, "other")
@@ -149,8 +155,9 @@ if not choices:
 top = st.columns([3, 2])
 choice = top[0].selectbox("Model", choices, format_func=lambda c: c.label, key="model")
 threshold = top[1].slider("Threshold: P(hotdog) needed to say hotdog", 0.0, 1.0, 0.5, 0.01, key="threshold")
+unlocked = teacher_unlocked()  # scoring runs the model over a whole folder and keeps the result for everyone
 own, other = st.columns(2, gap="large")
 with own:
-    shown = own_photos(choice, workspace.home_dataset(choice), threshold)
+    shown = own_photos(choice, workspace.home_dataset(choice), threshold, unlocked)
 with other:
-    other_folder(choice, shown, threshold)
+    other_folder(choice, shown, threshold, unlocked)

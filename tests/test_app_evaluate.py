@@ -23,6 +23,7 @@ def run_copy(quick_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     """The quick run in a runs folder of its own, so scoring it here leaves the shared one as it was."""
     copy = shutil.copytree(quick_run, tmp_path / "runs" / quick_run.name)
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(copy.parent))
+    monkeypatch.delenv("HOTDOG_TEACHER_PASSWORD", raising=False)
     monkeypatch.setenv("HOTDOG_DATA_ROOTS", str(tmp_path / "allowed"))
     return copy
 
@@ -112,6 +113,7 @@ def test_another_labelled_folder_stands_beside_the_test_split_for_every_viewer(r
 def test_the_imagenet_model_keeps_its_scores_under_the_runs_folder(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("HOTDOG_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("HOTDOG_TEACHER_PASSWORD", raising=False)
     workspace.use_dataset(tiny_dataset)
     at = open_page()
     assert at.selectbox(key="model").value.source == "imagenet"  # no run yet: the zero-shot model
@@ -125,6 +127,23 @@ def test_the_imagenet_model_keeps_its_scores_under_the_runs_folder(tiny_dataset,
     assert confusions(at) == [matrix(result)] and result["n"] == 16
     (_, fp), (fn, _) = result["confusion_matrix"]
     assert mistake_headings(at) == [f"##### Mistakes at threshold 0.50: {fn + fp}"]
+
+
+def test_scoring_is_for_the_teacher_and_the_scores_for_everyone(run_copy, tiny_dataset, tmp_path, monkeypatch):
+    make_dataset(tmp_path / "allowed" / "class-photos", {"": 2})
+    monkeypatch.setenv("HOTDOG_TEACHER_PASSWORD", "mustard")
+    at = open_page()
+    at.text_input(key="other_folder").input("class-photos").run()
+    assert at.button(key="score").disabled and at.button(key="score_other").disabled
+    for key in ("score", "score_other"):  # forged clicks past the greyed-out buttons
+        at.button(key=key).proto.disabled = False
+        at.button(key=key).click().run()
+    assert not at.exception and evaluate.saved_evaluations(run_copy) == []
+    at.text_input(key="teacher_password").input("mustard").run()
+    at.button(key="score").click().run()
+    assert evaluate.load_evaluation(run_copy, tiny_dataset, "test") is not None
+    student = open_page()  # no password typed: the scores are there all the same
+    assert confusions(student) == [matrix(evaluate.load_evaluation(run_copy, tiny_dataset, "test").metrics())]
 
 
 def test_no_model_at_all_says_where_to_get_one(tmp_path, monkeypatch):
