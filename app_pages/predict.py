@@ -89,9 +89,9 @@ choice = left.selectbox("Model", choices, format_func=lambda c: c.label, key="mo
                         help="The latest completed run comes first.")
 threshold = right.slider("Threshold: P(hotdog) needed to say Hotdog!", 0.0, 1.0, 0.5, 0.01, key="threshold")
 if choice.drawings:
-    st.warning(f"This model {DRAWINGS_NOTE}: it learned the built-in demo drawings, so its verdicts on real photos "
-               "mean little. For real photos choose **ImageNet, no training** above, or train the **transfer** "
-               "model on real photos (Data page: take photos, upload them, or pick a folder).",
+    st.warning(f"This model {DRAWINGS_NOTE} (the built-in demo data), so its verdicts on real photos mean little. "
+               "For real photos choose **ImageNet, no training** above, or train the **transfer** model on real "
+               "photos (Data page: take photos, upload them, or pick a folder).",
                icon=":material/palette:")
 photos = collect_photos()
 if not photos:
