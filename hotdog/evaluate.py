@@ -152,8 +152,8 @@ def evaluate(model: str | Path, data_dir: str | Path, split: str | None = None, 
         The metrics of `binary_metrics` with the model, folder, split and unreadable photos; for a run or
         "imagenet" also `saved_to`, the file the Evaluate page reads the per-photo scores from.
     """
-    modified = model_modified(model)
     classifier = Classifier.load(model)
+    modified = model_modified(model)
     if seed is None:  # the same held-out validation photos the run was trained against
         seed = (classifier.run_config or {}).get("settings", {}).get("seed", 0)
     root = Path(data_dir).expanduser().resolve()
