@@ -85,7 +85,8 @@ def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: floa
     """The left column: the model on the held-out photos of its own dataset. Returns the (folder, split) shown."""
     st.subheader("Its own dataset" if choice.run is not None else "The dataset in use")
     if home is None or not home.is_dir():
-        st.info(f"The dataset it was trained on is gone ({home}): score another folder instead.")
+        st.info("No dataset in use yet: choose one on the Data page, or score another folder." if home is None else
+                f"The dataset it was trained on is gone ({home}): score another folder instead.")
         return None
     try:
         splits = [split for split in data.load_dataset(home).splits if split != "train"]
