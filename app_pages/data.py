@@ -19,7 +19,6 @@ from hotdog import archives, capture, charts, data, download, images, paths, wor
 SAMPLES_PER_CLASS = 8
 CAPTURE_THUMBNAILS = 6
 CLASS_TITLES = {"hotdog": "Hotdog", "nohotdog": "Not hotdog"}
-PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 #: Everything the Data page's actions may raise for bad input; each carries a one-line message.
 INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
 
@@ -90,8 +89,9 @@ def zip_tab(unlocked: bool) -> None:
 def photos_tab(unlocked: bool) -> None:
     st.markdown("Photos of each class; a fifth of each is held out for validation.")
     left, right = st.columns(2)
-    hotdogs = left.file_uploader("Hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True, key="hotdog_photos")
-    others = right.file_uploader("Not-hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True,
+    hotdogs = left.file_uploader("Hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
+                                 key="hotdog_photos")
+    others = right.file_uploader("Not-hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="nohotdog_photos")
     name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
     if teacher_button("Save and use", key="use_photos", unlocked=unlocked, disabled=not (hotdogs and others)):

@@ -15,7 +15,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from hotdog import archives, data, images, paths, runs, workspace
+from hotdog import archives, atomic, data, images, paths, workspace
+from hotdog.locking import file_lock
 
 CLASSES = ("hotdog", "nohotdog")
 #: Marks a dataset made with the camera: photos are only ever added to such a folder, never to another dataset.
@@ -59,10 +60,10 @@ def add_photo(root: Path, label: str, photo: bytes) -> Path:
         decoded.save(buffer, "JPEG", quality=JPEG_QUALITY)
         photo = buffer.getvalue()
     _prepare(root)
-    with runs.file_lock(root / _LOCK):
+    with file_lock(root / _LOCK):
         taken = [number for each in CLASSES for number, _ in _numbered(root / "train" / each)]
         path = root / "train" / label / f"photo-{max(taken, default=0) + 1:05d}.jpg"
-        _write_atomic(path, bytes(photo))
+        atomic.write_bytes(path, bytes(photo))  # the data check and training never see half a photo
     return path
 
 
@@ -70,7 +71,7 @@ def undo_last(root: Path) -> Path | None:
     """Delete the newest photo of either class and return where it was; None when there is none."""
     if not root.is_dir():
         return None
-    with runs.file_lock(root / _LOCK):
+    with file_lock(root / _LOCK):
         numbered = [entry for label in CLASSES for entry in _numbered(root / "train" / label)]
         if not numbered:
             return None
@@ -113,13 +114,3 @@ def _numbered(folder: Path) -> list[tuple[int, Path]]:
     return [(int(match.group(1)), folder / name) for name in os.listdir(folder)
             if (match := _NUMBERED.match(name))]
 
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    """A hidden temp file renamed into place: the data check and training never see half a photo."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

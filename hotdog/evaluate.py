@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hotdog import runs
+from hotdog import atomic, runs
 from hotdog.archives import safe_name
 from hotdog.data import ALL_PHOTOS, DataError, content_fingerprint, load_labelled
 from hotdog.predict import IMAGENET, Classifier
@@ -169,8 +169,7 @@ def evaluate(model: str | Path, data_dir: str | Path, split: str | None = None, 
     folder = evaluations_dir(model, runs_dir)
     if folder is not None:
         saved = folder / f"{_key(root, split)}.json"
-        folder.mkdir(parents=True, exist_ok=True)
-        runs.write_json_atomic(saved, {
+        atomic.write_json(saved, {
             **result, "scored_at": runs.now_iso(), "model_modified": modified,
             "fingerprint": content_fingerprint(example.path for example, _ in scored),
             "photos": {"path": [str(example.path) for example, _ in scored], "label": labels.tolist(),

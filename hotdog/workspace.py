@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from hotdog import archives, data, demo_data, download, images, paths, runs
+from hotdog import archives, atomic, data, demo_data, download, images, paths, runs
 from hotdog.models import REGISTRY
 from hotdog.predict import IMAGENET
 
@@ -45,8 +45,8 @@ def use_dataset(root: str | Path) -> Path:
     """Make `root` the dataset in use for everyone, once it reads as a dataset (DataError otherwise)."""
     chosen = data.load_dataset(root).root.resolve()
     workspace_file().parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json_atomic(workspace_file(), {**runs.read_json(workspace_file()), "dataset": str(chosen),
-                                              "chosen_at": runs.now_iso()})
+    atomic.write_json(workspace_file(), {**runs.read_json(workspace_file()), "dataset": str(chosen),
+                                         "chosen_at": runs.now_iso()})
     return chosen
 
 
@@ -78,7 +78,7 @@ def learned_from_drawings(run: runs.Run) -> bool:
     recorded = run.dataset
     if "synthetic" in recorded:
         return bool(recorded["synthetic"])
-    return bool(recorded.get("path")) and is_synthetic(recorded["path"])
+    return is_synthetic(run.dataset_path)
 
 
 def dataset_folders() -> list[Path]:
@@ -207,10 +207,7 @@ def model_choices(runs_dir: Path | None = None) -> list[ModelChoice]:
 
 def home_dataset(choice: ModelChoice) -> Path | None:
     """The dataset a model is judged on first: the one a run trained on; for ImageNet, the dataset in use."""
-    if choice.run is None:
-        return current_dataset()
-    recorded = choice.run.dataset.get("path")
-    return Path(recorded) if recorded else None
+    return current_dataset() if choice.run is None else choice.run.dataset_path
 
 
 def model_title(name: str | None) -> str:
