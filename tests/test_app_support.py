@@ -148,7 +148,7 @@ def test_a_run_knows_it_learned_from_drawings(demo_dataset, tiny_dataset, tmp_pa
     def run_with(config: dict) -> runs.Run:
         run = runs.Run(tmp_path / f"run-{len(list(tmp_path.iterdir()))}")
         run.path.mkdir()
-        runs.write_json_atomic(run.path / runs.CONFIG, config)
+        atomic.write_json(run.path / runs.CONFIG, config)
         return run
 
     assert workspace.learned_from_drawings(run_with({"dataset": {"path": str(tiny_dataset), "synthetic": True}}))
