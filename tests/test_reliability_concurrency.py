@@ -35,6 +35,7 @@ def press_start(barrier, answers, data: str, runs_dir: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(400, func_only=True)  # four fresh interpreters importing the app's modules on a busy machine
 def test_start_pressed_in_several_processes_at_once_starts_exactly_one_run(tiny_dataset, tmp_path):
     context = multiprocessing.get_context("spawn")
     barrier, answers = context.Barrier(START_PRESSES), context.Queue()
@@ -42,7 +43,7 @@ def test_start_pressed_in_several_processes_at_once_starts_exactly_one_run(tiny_
                for _ in range(START_PRESSES)]
     for process in presses:
         process.start()
-    results = [answers.get(timeout=60) for _ in presses]
+    results = [answers.get(timeout=300) for _ in presses]  # the last of them waited for the barrier too
     for process in presses:
         process.join(timeout=30)
     (started,) = [run_id for outcome, run_id, _ in results if outcome == "started"]
