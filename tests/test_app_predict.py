@@ -96,6 +96,7 @@ def test_imagenet_needs_no_training_and_says_what_it_sees(tmp_path, monkeypatch)
     assert any(caption.value.startswith("ImageNet sees: espresso") for caption in at.caption)
 
 
+@pytest.mark.slow
 def test_a_model_that_learned_drawings_says_so_on_every_card(trained_run, tiny_dataset, monkeypatch):
     assert runs.Run(trained_run).dataset["synthetic"] is True  # the training recorded it
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(trained_run.parent))

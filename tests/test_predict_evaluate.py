@@ -83,6 +83,7 @@ def test_evaluate_reports_honest_metrics_and_keeps_predictions(trained_run, demo
     assert "balanced_accuracy" in run_cli("evaluate", trained_run, "--data", demo_dataset).stdout
 
 
+@pytest.mark.slow
 def test_a_plain_class_folder_is_scored_whole_with_hotdog_positive(quick_run, tmp_path):
     """Any spelling of the two class folders, no splits: every photo counts, hotdog is the positive class, and the
     saved scores are those of the command's photos, in the run folder."""
@@ -104,6 +105,7 @@ def test_a_plain_class_folder_is_scored_whole_with_hotdog_positive(quick_run, tm
     assert [entry.title for entry in evaluate.saved_evaluations(quick_run)][0] == "set, all photos"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arguments,message", [
     (["--split", "test"], "holds class folders without splits"),
     ([], "holds neither hotdog and nohotdog folders nor train/ or test/ splits"),
@@ -125,6 +127,7 @@ def test_a_changed_model_makes_its_saved_scores_stale(quick_run, tiny_dataset, t
     assert evaluate.load_evaluation(run, tiny_dataset, "test") is None
 
 
+@pytest.mark.slow
 @needs_shift_data
 def test_shift_dtu_is_scored_as_one_labelled_folder(quick_run):
     result = last_json(run_cli("evaluate", quick_run, "--data", SHIFT_DATA, "--json").stdout)
