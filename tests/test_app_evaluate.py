@@ -63,5 +63,5 @@ def test_scoring_a_split_then_following_the_threshold(run_copy, tiny_dataset):
 
 def test_no_trained_model_says_where_to_get_one(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
-    at = AppTest.from_file(PAGE).run()
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert "No trained model yet" in at.info[0].value and not at.exception
