@@ -150,5 +150,5 @@ def test_scoring_is_for_the_teacher_and_the_scores_for_everyone(run_copy, tiny_d
 def test_no_model_at_all_says_where_to_get_one(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setattr(workspace, "IMAGENET_WEIGHTS_PACKAGE", "not_installed_weights_package")
-    at = AppTest.from_file(PAGE).run()
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert "No trained model yet" in at.info[0].value and not at.exception
