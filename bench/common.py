@@ -20,6 +20,8 @@ from hotdog.paths import REPO_DIR as REPO
 
 #: The real photos, beside the checkout (not part of a clone).
 SHARED_DATA = REPO.parent / "shared" / "data" / "food101-hotdog"
+#: Real photos of anything (hot dogs against pets, people, furniture, food), for evaluation only.
+SHIFT_DATA = REPO.parent / "shared" / "data" / "shift-dtu"
 
 
 def machine() -> str:

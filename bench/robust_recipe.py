@@ -1,6 +1,6 @@
 """How the robust transfer recipe was chosen: ways to combine the trained head with ImageNet's verdict, side by side.
 
-    python bench/robust_recipe.py [--backbone lite0] [--seeds 0 1 2] [--flip]
+    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--flip]
 
 On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe for
 its 40 epochs (`hotdog.prior.out_of_fold_logits`: 5-fold cross-validation over train+validation; and one head on
@@ -23,15 +23,11 @@ import argparse
 import json
 import os
 import statistics
-import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from bench.transfer_accuracy import FOOD101, SHIFT  # noqa: E402
+from bench.common import SHARED_DATA as FOOD101
+from bench.common import SHIFT_DATA as SHIFT
 
 EPOCHS = 40
 
@@ -43,8 +39,7 @@ def features(backbone: str, flip: bool) -> dict:
     extractor = transfer.build_efficientnet_lite(pretrained.VARIANTS[backbone].image_size, False, backbone)
     dataset = data.load_dataset(FOOD101)
     sets = {split: dataset.splits[split] for split in ("train", "validation", "test")}
-    sets["shift"] = [data.Example(path, label) for label, name in enumerate(data.CLASSES)
-                     for path in sorted((SHIFT / name).iterdir())]
+    sets["shift"] = data.load_labelled(SHIFT)[1]
     result = {}
     for name, examples in sets.items():
         photos = data.decode(examples, pretrained.VARIANTS[backbone].image_size)

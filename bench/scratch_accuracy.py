@@ -1,9 +1,10 @@
-"""Seed recipe vs the from-scratch `cnn` on the real photos: test balanced accuracy, side by side.
+"""Seed recipe vs the from-scratch `cnn` on the real photos: balanced accuracy, side by side.
 
     python -m bench.scratch_accuracy [--data ../shared/data/food101-hotdog] [--models seed cnn] [--seeds 0]
 
-Each model trains with its defaults through the CLI (a real run folder each), then is evaluated on the test split,
-which no setting was tuned on. Prints one line per run and a JSON summary as the last line.
+Each model trains with its defaults through the CLI (a real run folder each), then is evaluated on the test split
+and on shift-dtu (hot dogs against pets, people, furniture and food), which no setting was tuned on. Prints one
+line per run and a JSON summary as the last line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from bench.common import REPO, SHARED_DATA
+from bench.common import REPO, SHARED_DATA, SHIFT_DATA
 
 
 def cli(*args: str) -> dict:
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--models", nargs="+", default=["seed", "cnn"])
     parser.add_argument("--seeds", nargs="+", default=["0"])
+    parser.add_argument("--shift", default=str(SHIFT_DATA),
+                        help="a second labelled folder to score on, never trained on")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as runs_dir:
@@ -38,15 +41,19 @@ def main() -> None:
                 run = cli("train", "--data", args.data, "--model", model, "--seed", seed, "--runs-dir", runs_dir)
                 seconds = time.perf_counter() - start
                 test = cli("evaluate", run["run"], "--data", args.data, "--split", "test")
+                shift = cli("evaluate", run["run"], "--data", args.shift)
                 row = {"model": model, "seed": int(seed), "epochs": run["epochs"], "train_seconds": round(seconds),
                        "test_accuracy": round(test["accuracy"], 3),
                        "test_balanced_accuracy": round(test["balanced_accuracy"], 3),
                        "test_roc_auc": round(test["roc_auc"], 3), "confusion_matrix": test["confusion_matrix"],
-                       "majority_baseline": round(test["majority_baseline"], 3)}
+                       "majority_baseline": round(test["majority_baseline"], 3),
+                       "shift_balanced_accuracy": round(shift["balanced_accuracy"], 3),
+                       "shift_confusion_matrix": shift["confusion_matrix"]}
                 rows.append(row)
                 print(f"{model:<6} seed {seed}: test balanced accuracy {row['test_balanced_accuracy']:.3f} "
                       f"(accuracy {row['test_accuracy']:.3f}, AUC {row['test_roc_auc']:.3f}, "
-                      f"baseline {row['majority_baseline']:.3f}) in {seconds:.0f} s", flush=True)
+                      f"baseline {row['majority_baseline']:.3f}); shift-dtu {row['shift_balanced_accuracy']:.3f}; "
+                      f"in {seconds:.0f} s", flush=True)
     print(json.dumps(rows))
 
 

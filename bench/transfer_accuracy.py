@@ -1,10 +1,10 @@
 """The pretrained models on two sets of real photos: food101-hotdog test (dishes) and shift-dtu (anything).
 
-    python bench/transfer_accuracy.py [--models imagenet transfer transfer-lite2] [--seeds 0 1 2]
-    python bench/transfer_accuracy.py --photos-per-class 15 --draws 5
+    python -m bench.transfer_accuracy [--models imagenet transfer transfer-lite2] [--seeds 0 1 2]
+    python -m bench.transfer_accuracy --photos-per-class 15 --draws 5
 
 Trainable models train through the product's own path (`hotdog.training`, as `python -m hotdog train`) on
-food101-hotdog's train split; validation picks the best epoch, and the mix with ImageNet's own verdict is chosen by
+food101-hotdog's train split (validation drawn in the charts), and the mix with ImageNet's own verdict is chosen by
 cross-validation on train+validation. Nothing is chosen on the scored photos: food101-hotdog's test split and
 shift-dtu (hot dogs against pets, people, furniture and food; never trained on). Each robust model is also scored
 without ImageNet's verdict (its trained head alone), which is what the mix buys.
@@ -27,25 +27,20 @@ import json
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "data"
-FOOD101, SHIFT = SHARED / "food101-hotdog", SHARED / "shift-dtu"
+from bench.common import SHARED_DATA as FOOD101
+from bench.common import SHIFT_DATA as SHIFT
 
 
 def photo_sets(image_size: int) -> dict:
     """The two scored sets, decoded at `image_size` (cached by content)."""
     from hotdog import data
 
-    test = data.load_dataset(FOOD101).splits["test"]
-    shift = [data.Example(path, label) for label, name in enumerate(data.CLASSES)
-             for path in sorted((SHIFT / name).iterdir())]
-    return {"food101_test": data.decode(test, image_size), "shift_dtu": data.decode(shift, image_size)}
+    return {"food101_test": data.decode(data.load_labelled(FOOD101, "test")[1], image_size),
+            "shift_dtu": data.decode(data.load_labelled(SHIFT)[1], image_size)}
 
 
 def balanced_accuracy(labels, scores) -> float:
