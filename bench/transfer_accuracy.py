@@ -2,6 +2,7 @@
 
     python -m bench.transfer_accuracy [--models imagenet transfer transfer-lite2] [--seeds 0 1 2]
     python -m bench.transfer_accuracy --photos-per-class 15 --draws 5
+    python -m bench.transfer_accuracy --models transfer --fine-tune-epochs 2
 
 Trainable models train through the product's own path (`hotdog.training`, as `python -m hotdog train`) on
 food101-hotdog's train split (validation drawn in the charts), and the mix with ImageNet's own verdict is chosen by
@@ -96,18 +97,19 @@ def zero_shot() -> dict:
             for name, photos in sets.items()}
 
 
-def train(data: Path, model: str, seed: int) -> tuple:
+def train(data: Path, model: str, seed: int, fine_tune_epochs: int = 0) -> tuple:
     from hotdog import training
 
     start = time.perf_counter()
-    run = training.new_run(training.TrainConfig(data=str(data), model=model, seed=seed, name=f"bench-{seed}"))
+    run = training.new_run(training.TrainConfig(data=str(data), model=model, seed=seed, name=f"bench-{seed}",
+                                                fine_tune_epochs=fine_tune_epochs))
     training.train(run, verbose=0)
     if run.state != "completed":
         raise SystemExit(f"training {run.state}: {run.status.get('error')}")
     return run, round(time.perf_counter() - start, 1)
 
 
-def full_data(models: list[str], seeds: list[int]) -> dict:
+def full_data(models: list[str], seeds: list[int], fine_tune_epochs: int) -> dict:
     scorer, results = Scorer(), {}
     for model in models:
         if model == "imagenet":
@@ -115,7 +117,7 @@ def full_data(models: list[str], seeds: list[int]) -> dict:
             continue
         rows = []
         for seed in seeds:
-            run, seconds = train(FOOD101, model, seed)
+            run, seconds = train(FOOD101, model, seed, fine_tune_epochs)
             row = {"seed": seed, **scorer.score(run.model_path), "imagenet_prior": run.status["imagenet_prior"],
                    "best_epoch": run.status.get("best_epoch"), "train_s": seconds}
             print(model, json.dumps(row), flush=True)
@@ -163,6 +165,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--photos-per-class", type=int, help="train on this many photos per class, drawn")
     parser.add_argument("--draws", type=int, default=5, help="with --photos-per-class: how many draws")
+    parser.add_argument("--fine-tune-epochs", type=int, default=0, help="then fine-tune the backbone's top")
     args = parser.parse_args()
     if not (FOOD101 / "test").is_dir() or not SHIFT.is_dir():
         raise SystemExit(f"the real photos are not at {FOOD101} and {SHIFT}; this benchmark needs them")
@@ -175,7 +178,7 @@ def main() -> None:
             result = {"imagenet": zero_shot(),
                       "few_photos": few_photos(args.photos_per_class, args.draws, "transfer", Path(scratch))}
         else:
-            result = full_data(args.models, args.seeds)
+            result = full_data(args.models, args.seeds, args.fine_tune_epochs)
     result["cpu_count"], result["load_average"] = os.cpu_count(), round(os.getloadavg()[0], 2)
     print(json.dumps(result, indent=2))
 
