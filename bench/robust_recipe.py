@@ -120,7 +120,7 @@ def rules_for_seed(sets: dict, backbone: str, seed: int, flip: bool) -> dict:
     train_features, train_labels = with_flips("train")
     keras.utils.set_random_seed(seed)
     head = transfer.new_head(train_features.shape[1])
-    compile_model(head, 3e-3)
+    compile_model(head, 3e-3, steps_per_execution=64)
     head.fit(transfer.feature_dataset(train_features, train_labels, 32, True, seed), epochs=EPOCHS,
              class_weight=class_weights(train_labels), verbose=0)
 
@@ -161,7 +161,7 @@ def cv_with_flips(plain: np.ndarray, flipped: np.ndarray, labels: np.ndarray, se
         kept = np.setdiff1d(np.arange(len(labels)), held)
         keras.utils.set_random_seed(seed)
         head = transfer.new_head(plain.shape[1])
-        compile_model(head, 3e-3)
+        compile_model(head, 3e-3, steps_per_execution=64)
         inputs, targets = np.concatenate([plain[kept], flipped[kept]]), np.concatenate([labels[kept]] * 2)
         head.fit(transfer.feature_dataset(inputs, targets, 32, True, seed), epochs=EPOCHS,
                  class_weight=class_weights(targets), verbose=0)
