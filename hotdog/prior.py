@@ -95,10 +95,15 @@ def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, epochs: int, le
     return logits, len(folds)
 
 
+def _photo_weights(labels: np.ndarray) -> np.ndarray:
+    """Each photo's class weight (`recipe.class_weights`): both classes count the same in a loss."""
+    weights = class_weights(labels)
+    return np.where(labels > 0, weights.get(1, 0.0), weights.get(0, 0.0))
+
+
 def _balanced_log_loss(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per-photo log loss of sigmoid(scores), each class weighted to half of the total."""
-    weights = np.where(labels > 0, len(labels) / (2 * labels.sum()), len(labels) / (2 * (1 - labels).sum()))
-    return weights * np.where(labels > 0, np.logaddexp(0, -scores), np.logaddexp(0, scores))
+    """Per-photo log loss of sigmoid(scores), class-weighted."""
+    return _photo_weights(labels) * np.where(labels > 0, np.logaddexp(0, -scores), np.logaddexp(0, scores))
 
 
 def fit_scale_and_bias(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
@@ -116,7 +121,7 @@ def fit_scale_and_bias(logits: np.ndarray, labels: np.ndarray, iterations: int =
         return float(_balanced_log_loss(inputs @ theta, labels).sum() + offset @ prior_precision @ offset / 2)
 
     theta = prior_mean.copy()
-    weights = _balanced_log_loss(np.zeros(len(labels)), labels) / np.log(2)  # each photo's class weight
+    weights = _photo_weights(labels)
     for _ in range(iterations):
         p = np.exp(-np.logaddexp(0.0, -(inputs @ theta)))  # sigmoid, without overflow
         gradient = inputs.T @ (weights * (p - labels)) + prior_precision @ (theta - prior_mean)
