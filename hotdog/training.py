@@ -378,15 +378,21 @@ def run_summary(run: runs.Run) -> dict[str, Any]:
             "epochs": len(epochs), "best_epoch": status.get("best_epoch"),
             "loss": last.get("loss"), "accuracy": last.get("accuracy"), "val_loss": last.get("val_loss"),
             "val_accuracy": last.get("val_accuracy"), "validation": status.get("validation", {}),
-            "model": str(run.model_path) if run.has_model() else None}
+            "imagenet_prior": status.get("imagenet_prior"), "model": str(run.model_path) if run.has_model() else None}
 
 
 def summary_text(summary: dict[str, Any]) -> str:
     """`run_summary` as the console shows it."""
     text = f"{summary['state']}: {summary['epochs']} epochs, run folder {summary['run']}"
-    validation = summary["validation"]
+    validation, mix = summary["validation"], summary.get("imagenet_prior")
+    if mix and mix["alpha"] == 0:
+        model = "saved model (ImageNet's verdict alone: no evidence that the trained head helps)"
+    elif mix:
+        model = f"saved model (the head of epoch {mix['head_epochs']}, mixed with ImageNet's verdict, head weight {mix['alpha']})"
+    else:
+        model = f"best model (epoch {summary['best_epoch']})"
     if validation:
-        text += (f"\nbest model (epoch {summary['best_epoch']}) on validation: accuracy {validation['accuracy']:.3f}, "
+        text += (f"\n{model} on validation: accuracy {validation['accuracy']:.3f}, "
                  f"balanced accuracy {validation['balanced_accuracy']:.3f}, "
                  f"always-nohotdog/hotdog baseline {validation['majority_baseline']:.3f}")
     return text
