@@ -14,7 +14,8 @@ is scored on food101-hotdog test and on shift-dtu, which no rule reads:
 
 Also the zero-shot rules for the `imagenet` model: "hot dog" is ImageNet's top-1 class, or P(hot dog) in a softmax
 over all 1000 classes or over ImageNet's food classes at temperatures 1, 0.5 and 0.25, above a threshold chosen on
-train+validation (the `imagenet` model is the food classes at T = 0.25). `--flip` also trains on horizontally flipped copies and averages both at test time.
+train+validation (the `imagenet` model is the food classes at T = 0.25). `--flip` also trains on horizontally
+flipped copies and averages both at test time.
 """
 
 from __future__ import annotations

@@ -388,7 +388,8 @@ def summary_text(summary: dict[str, Any]) -> str:
     if mix and mix["alpha"] == 0:
         model = "saved model (ImageNet's verdict alone: no evidence that the trained head helps)"
     elif mix:
-        model = f"saved model (the head of epoch {mix['head_epochs']}, mixed with ImageNet's verdict, head weight {mix['alpha']})"
+        model = (f"saved model (the head of epoch {mix['head_epochs']} mixed with ImageNet's verdict, "
+                 f"head weight {mix['alpha']})")
     else:
         model = f"best model (epoch {summary['best_epoch']})"
     if validation:
