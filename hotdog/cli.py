@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="verdicts for photos")
     predict.add_argument("model", help="run folder, .keras file, or 'imagenet' (pretrained, no training)")
-    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP, AVIF, HEIC)")
     predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     predict.add_argument("--json", action="store_true", help="one JSON object per photo")
     predict.set_defaults(handler=cmd_predict)

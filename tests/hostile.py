@@ -8,7 +8,9 @@ reason containing `reason`.
 from __future__ import annotations
 
 import io
+import os
 import random
+import socket
 import struct
 import zlib
 from dataclasses import dataclass
@@ -16,7 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pillow_heif
 from PIL import Image
+
+pillow_heif.register_heif_opener()  # to write the HEIC photo; hotdog.images registers it to read them
 
 TOO_LARGE = "image is too large"
 NOT_AN_IMAGE = "not an image"
@@ -61,21 +66,24 @@ def png(width: int, height: int, idat: bytes, bit_depth: int = 8, colour_type: i
             + _chunk(b"IEND", b""))
 
 
-def zeros_deflated(total: int, block: int = 1 << 21) -> bytes:
-    """A valid zlib stream of `total` zero bytes, built in milliseconds and little memory.
+def repeated_deflated(*parts: tuple[bytes, int]) -> bytes:
+    """A valid zlib stream of each (block, times) in turn, built in milliseconds and little memory however long
+    it inflates: each block is compressed once and its bytes repeated (a full flush makes every copy independent);
+    the stream ends with an empty final block and the Adler-32 of everything."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream, adler = [b"\x78\xda"], 1
+    for block, times in parts:
+        compressed = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+        stream.append(compressed * times)
+        for _ in range(times):
+            adler = zlib.adler32(block, adler)
+    return b"".join(stream) + b"\x03\x00" + struct.pack(">I", adler)
 
-    One block is compressed once and repeated (a full flush makes each block independent); the stream ends with
-    an empty final block and the Adler-32 of all zeros, which is ((total mod 65521) << 16) | 1.
-    """
-    compressor = zlib.compressobj(9)
-    first = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeated = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+def zeros_deflated(total: int, block: int = 1 << 21) -> bytes:
+    """A valid zlib stream of `total` zero bytes."""
     blocks, rest = divmod(total, block)
-    tail = compressor.compress(bytes(rest)) + compressor.flush(zlib.Z_FULL_FLUSH) if rest else b""
-    if blocks == 0:
-        first, blocks = b"\x78\xda", 1  # only the zlib header: the rest holds every byte
-    end = b"\x03\x00" + struct.pack(">I", ((total % 65521) << 16) | 1)
-    return first + repeated * (blocks - 1) + tail + end
+    return repeated_deflated((bytes(block), blocks), (bytes(rest), 1))
 
 
 def blank_png(width: int, height: int) -> bytes:
@@ -99,6 +107,18 @@ def png_header_lies() -> bytes:
 def png_rgb48() -> bytes:
     rows = b"".join(b"\x00" + bytes(range(0, 240, 4)) * 2 for _ in range(20))  # 20 x 20 x 6 bytes per pixel
     return png(20, 20, zlib.compress(rows), bit_depth=16, colour_type=2)
+
+
+def sixteen_bit_png(width: int, height: int, colour_type: int) -> bytes:
+    """A 16-bit PNG of any size with real content (grey: colour type 0, RGBA: 6): 64 stripes of levels, running
+    one way on even rows and the other way on odd rows. 7,000 x 7,000 is a few hundred KB on disk, 98 MB (grey)
+    or 392 MB (RGBA) of 16-bit samples once decoded."""
+    bands = {0: 1, 6: 4}[colour_type]
+    levels = (np.arange(width) * 64 // width * 1040).astype(">u2")  # 0 .. 65,520
+    pixels = np.stack([levels, levels[::-1], np.full(width, 40000, ">u2"), levels][:bands], axis=1).astype(">u2")
+    two_rows = b"\x00" + pixels.tobytes() + b"\x00" + pixels[::-1].tobytes()
+    idat = repeated_deflated((two_rows, height // 2), (two_rows[:len(two_rows) // 2], height % 2))
+    return png(width, height, idat, bit_depth=16, colour_type=colour_type)
 
 
 def png_text_bomb() -> bytes:
@@ -161,7 +181,7 @@ def palette_transparent() -> bytes:
 
 SVG = b"""<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="90" height="60">
 <rect width="90" height="60" fill="#c84"/><ellipse cx="45" cy="30" rx="35" ry="10" fill="#822"/></svg>"""
-HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(random.Random(2).randbytes(400))
+BROKEN_HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(random.Random(2).randbytes(400))
 
 
 KINDS: tuple[Hostile, ...] = (
@@ -169,7 +189,9 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("text-named.jpg", lambda: b"Dear teacher, this is not a photo.\n" * 20, NOT_AN_IMAGE),
     Hostile("random-bytes.jpg", lambda: random.Random(0).randbytes(4096), NOT_AN_IMAGE),
     Hostile("drawing.svg", lambda: SVG, NOT_AN_IMAGE),
-    Hostile("phone-photo.heic", lambda: HEIC, NOT_AN_IMAGE),
+    Hostile("broken-phone-photo.heic", lambda: BROKEN_HEIC, NOT_AN_IMAGE),
+    Hostile("phone-photo.heic", lambda: encoded(picture(), "HEIF"), None),
+    Hostile("photo.avif", lambda: encoded(picture(), "AVIF"), None),
     Hostile("scan.tif", lambda: encoded(picture(), "TIFF"), NOT_AN_IMAGE),
     Hostile("truncated.jpg", lambda: truncated(encoded(picture(300, 300), "JPEG")), DAMAGED),
     Hostile("truncated.png", lambda: truncated(encoded(picture(300, 300), "PNG")), DAMAGED),
@@ -183,6 +205,8 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("sixteen-bit-gray.png", lambda: encoded(Image.fromarray(
         np.linspace(0, 65535, 90 * 120).reshape(90, 120).astype(np.uint16)), "PNG"), None),
     Hostile("sixteen-bit-rgb.png", png_rgb48, None),
+    Hostile("sixteen-bit-gray-7000x7000.png", lambda: sixteen_bit_png(7000, 7000, 0), None),
+    Hostile("sixteen-bit-rgba-7000x7000.png", lambda: sixteen_bit_png(7000, 7000, 6), None),
     Hostile("grayscale.jpg", lambda: encoded(picture().convert("L"), "JPEG"), None),
     Hostile("gray-alpha.png", lambda: encoded(picture().convert("LA"), "PNG"), None),
     Hostile("palette-transparent.png", palette_transparent, None),
@@ -198,6 +222,37 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("text-bomb-in-metadata.png", png_text_bomb, "cannot read image"),
     Hostile("hot dog 🌭 ünïcode name.jpg", lambda: encoded(picture(), "JPEG"), None),
 )
+
+
+# ---------------------------------------------------------------------------------------------- special files
+
+NOT_A_FILE = "not a regular file"
+
+
+def unix_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+
+#: Things on disk that are named like photos but are not files: a reader that opens them naively hangs forever
+#: (a named pipe) or reads until memory runs out (/dev/zero).
+SPECIAL_FILES: tuple[tuple[str, Callable[[Path], None], str], ...] = (
+    ("pipe.jpg", lambda path: os.mkfifo(path), f"{NOT_A_FILE} (a named pipe)"),
+    ("endless-zeros.jpg", lambda path: path.symlink_to("/dev/zero"), f"{NOT_A_FILE} (a device)"),
+    ("folder.jpg", lambda path: path.mkdir(), f"{NOT_A_FILE} (a folder)"),
+    ("socket.jpg", unix_socket, f"{NOT_A_FILE} (a socket)"),
+    ("dangling-link.jpg", lambda path: path.symlink_to(path.parent / "gone.jpg"), "cannot read file: No such file"),
+)
+
+
+def write_special_files(folder: Path) -> dict[str, Path]:
+    """Make every special file in `folder`; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for name, make, _ in SPECIAL_FILES:
+        make(folder / name)
+        made[name] = folder / name
+    return made
 
 
 def write_corpus(folder: Path) -> dict[str, Path]:
