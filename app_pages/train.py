@@ -65,10 +65,13 @@ def show_state(run: runs.Run, status: dict) -> None:
     settings = run.config.get("settings", {})
     st.markdown(f"### Run `{run.id}` :{colour}-badge[{label}]")
     details = [workspace.model_title(settings.get("model")),
-               f"{settings.get('image_size')} px, batch {settings.get('batch_size')}, "
-               f"learning rate {settings.get('learning_rate'):g}" if settings else "",
+               f"{settings['image_size']} px, batch {settings['batch_size']}, learning rate "
+               f"{settings['learning_rate']:g}" if {"image_size", "batch_size", "learning_rate"} <= settings.keys()
+               else "",
                f"device: {status.get('device') or 'starting…'}"]
     st.caption(" · ".join(part for part in details if part))
+    if run.damage:
+        st.warning(f"Damaged run files: {run.damage}", icon=":material/warning:")
 
 
 def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: bool) -> None:

@@ -151,17 +151,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.runs_dir)
     for run in listed:
-        status, settings = run.status, run.config.get("settings", {})
-        row = {"id": run.id, "state": status.get("state"), "model": settings.get("model"),
+        status, settings, damage = run.status, run.config.get("settings", {}), run.damage
+        row = {"id": run.id, "state": status.get("state", "unknown"), "model": settings.get("model"),
                "epochs_completed": status.get("epochs_completed", 0),
-               "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
+               "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path), "damage": damage}
         if args.json:
             _json_line(row)
-        else:
-            accuracy = row["best_val_accuracy"]
-            print(f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}  "
-                  f"val acc {accuracy:.3f}" if accuracy is not None else
-                  f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}")
+            continue
+        accuracy = row["best_val_accuracy"]
+        print(f"{row['id']:<45} {row['state']:<10} {row['model'] or '?':<9} epochs {row['epochs_completed']:>3}"
+              + (f"  val acc {accuracy:.3f}" if accuracy is not None else "")
+              + (f"  damaged: {damage}" if damage else ""))
     if not listed and not args.json:
         print(f"no runs in {args.runs_dir or runs.default_runs_dir()}")
     return 0
@@ -169,6 +169,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     run = runs.find_run(args.run, args.runs_dir)
+    if args.force:
+        run.mark_failed("marked failed by hand (python -m hotdog stop --force)")
+        print(f"marked {run.id} as failed: it no longer blocks a new training")
+        return 0
+    if run.state not in runs.ACTIVE_STATES:
+        print(f"{run.id} is not training ({run.listed_state}); nothing to stop")
+        return 0
     run.request_stop()
     print(f"asked {run.id} to stop after its current batch")
     return 0
@@ -254,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", parents=[runs_dir], help="ask a running training to stop")
     stop.add_argument("run", help="run folder or id")
+    stop.add_argument("--force", action="store_true",
+                      help="mark the run failed at once, whatever its status says (a run left 'running' by a crash "
+                           "or a hand edit); it is asked to stop as well, in case it still trains")
     stop.set_defaults(handler=cmd_stop)
     return parser
 

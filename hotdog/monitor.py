@@ -82,7 +82,7 @@ def majority_baseline(run: runs.Run, split: str = "validation") -> float | None:
 def run_row(run: runs.Run) -> dict:
     """One line of the runs table."""
     status, settings = run.status, run.config.get("settings", {})
-    return {"run": run.id, "state": status.get("state", "unknown"), "model": settings.get("model"),
+    return {"run": run.id, "state": run.listed_state, "model": settings.get("model"),
             "epochs": f"{status.get('epochs_completed', 0)}/{settings.get('epochs', '?')}",
             "best validation accuracy": status.get("best_val_accuracy"), "device": status.get("device"),
             "started": status.get("started_at") or status.get("created_at")}

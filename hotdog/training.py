@@ -210,7 +210,10 @@ def train(run: runs.Run, verbose: int = 1) -> runs.Run:
 
     A run that already has completed epochs (stopped, or killed) continues from its last checkpoint.
     """
-    config = TrainConfig(**run.config["settings"])
+    settings = run.config.get("settings")
+    if not settings:
+        raise ValueError(f"run {run.id} cannot be trained: {run.damage or 'config.json has no settings'}")
+    config = TrainConfig(**settings)
     run.update_status(pid=os.getpid(), heartbeat=time.time())
     stop, done = threading.Event(), threading.Event()
     handlers = _stop_on_signals(stop)

@@ -203,5 +203,5 @@ def run_label(run: runs.Run) -> str:
     parts = [run.id, model_title(run.config.get("settings", {}).get("model"))]
     if status.get("best_val_accuracy") is not None:
         parts.append(f"validation accuracy {status['best_val_accuracy']:.0%}")
-    parts.append(status.get("state", "unknown"))
+    parts.append(run.listed_state)
     return " · ".join(parts)

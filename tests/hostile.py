@@ -255,6 +255,69 @@ def write_special_files(folder: Path) -> dict[str, Path]:
     return made
 
 
+# ---------------------------------------------------------------------------------------------- run files
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One hand corruption of a run folder: `file` gets `content` instead of what training wrote; `damage` is
+    what `Run.damage` must say (None for metrics.jsonl, whose bad lines are skipped without calling the run
+    damaged)."""
+
+    name: str
+    file: str
+    content: bytes
+    damage: str | None
+
+
+NOT_UTF8 = b"\xff\xfe\x00{\x93not utf-8\x94}"
+GOOD_BATCH = (b'{"event": "batch", "epoch": 1, "epochs": 1, "step": 1, "steps": 3, "global_step": 1, "loss": 0.7, '
+              b'"accuracy": 0.5, "time": 1.0, "elapsed": 0.5}')
+RUN_FILE_DAMAGE: tuple[Damage, ...] = (
+    *(Damage(f"{stem}-{label}", f"{stem}.json", content, f"{stem}.json {reason}")
+      for stem in ("status", "config")
+      for label, content, reason in (
+          ("null", b"null", "holds null, not an object"), ("list", b"[1, 2]", "holds a list, not an object"),
+          ("string", b'"running"', "holds text, not an object"), ("number", b"42", "holds a number, not an object"),
+          ("empty", b"", "is empty"), ("truncated", b'{"state": "runn', "is not valid JSON"),
+          ("not-utf8", NOT_UTF8, "cannot be read"))),
+    Damage("pid-as-text", "status.json", b'{"state": "running", "pid": "1234", "heartbeat": 1e18}',
+           "status.json pid is text"),
+    Damage("heartbeat-as-text", "status.json", b'{"state": "running", "pid": 1, "heartbeat": "just now"}',
+           "status.json heartbeat is text"),
+    Damage("state-as-number", "status.json", b'{"state": 3, "pid": 1}', "status.json state is a number"),
+    Damage("accuracy-as-text", "status.json", b'{"state": "completed", "best_val_accuracy": "high"}',
+           "status.json best_val_accuracy is text"),
+    Damage("epochs-as-text", "status.json", b'{"state": "stopped", "epochs_completed": "three"}',
+           "status.json epochs_completed is text"),
+    Damage("validation-as-list", "status.json", b'{"state": "completed", "validation": [0.9]}',
+           "status.json validation holds a list, not an object"),
+    Damage("baseline-as-text", "status.json",
+           b'{"state": "completed", "validation": {"accuracy": 0.9, "majority_baseline": "half"}}',
+           "status.json validation majority_baseline is text"),
+    Damage("settings-null", "config.json", b'{"settings": null}', "config.json settings is null"),
+    Damage("settings-list", "config.json", b'{"settings": ["seed"]}', "config.json settings holds a list"),
+    Damage("settings-wrong-types", "config.json",
+           b'{"settings": {"model": 7, "epochs": "two", "learning_rate": "fast", "image_size": 48}}',
+           "config.json settings model is a number"),
+    Damage("dataset-null-baseline-list", "config.json",
+           b'{"settings": {"model": "seed"}, "dataset": {"majority_baseline": [0.5]}}',
+           "config.json dataset majority_baseline is a list"),
+    *(Damage(f"metrics-{label}", "metrics.jsonl", GOOD_BATCH + b"\n" + line + b"\n" + GOOD_BATCH + b"\n", None)
+      for label, line in (("number", b"42"), ("null", b"null"), ("batch-without-fields", b'{"event": "batch"}'),
+                          ("not-utf8", NOT_UTF8), ("list", b"[1, 2]"), ("epoch-as-text", b'{"event": "epoch", '
+                                                                                          b'"epoch": "one"}'),
+                          ("loss-as-text", GOOD_BATCH.replace(b'"loss": 0.7', b'"loss": "low"')),
+                          ("unknown-event", b'{"event": "party", "epoch": 1}'))),
+)
+
+
+def damage_run(run_dir: Path, damage: Damage) -> Path:
+    """Apply one corruption to a run folder (its other files stay as training wrote them)."""
+    (run_dir / damage.file).write_bytes(damage.content)
+    return run_dir
+
+
 def write_corpus(folder: Path) -> dict[str, Path]:
     """Write every kind into `folder`; returns file name -> path."""
     folder.mkdir(parents=True, exist_ok=True)
