@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hotdog import images
+from hotdog import images, paths
 from hotdog.cache import cache_dir
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validatio
 VALIDATION_FRACTION = 0.2
 SMALL_IMAGE_PX = 32
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
+OUTSIDE_REASON = "a link leading outside the allowed folders: left out"
 
 
 class DataError(ValueError):
@@ -48,11 +49,17 @@ class Example:
 
 @dataclass
 class Dataset:
-    """The photos of a dataset root, per split. `validation_from_train` says the validation split was carved out."""
+    """The photos of a dataset root, per split. `validation_from_train` says the validation split was carved out;
+    `outside` lists (split, path) of files left out because they lead outside the allowed folders."""
 
     root: Path
     splits: dict[str, list[Example]]
     validation_from_train: bool = False
+    outside: list[tuple[str, Path]] = field(default_factory=list)
+
+    def left_out(self) -> list[dict]:
+        """The files left out, as check_data and a run's config list unreadable photos."""
+        return [{"path": str(path), "split": split, "reason": OUTSIDE_REASON} for split, path in self.outside]
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {split: class_counts(examples) for split, examples in self.splits.items()}
@@ -89,10 +96,12 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name not in IGNORED_NAMES
 
 
-def _split_examples(split_dir: Path) -> list[Example]:
+def _split_examples(split_dir: Path, allowed: list[Path]) -> tuple[list[Example], list[Path]]:
+    """The photos of one split, and the files left out because, links followed, they lie outside `allowed`."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir} should be a folder holding one folder per class (hotdog, nohotdog)")
     examples: list[Example] = []
+    outside: list[Path] = []
     seen_labels: dict[int, Path] = {}
     for entry in sorted(filter(_visible, split_dir.iterdir())):
         if not entry.is_dir():
@@ -105,15 +114,20 @@ def _split_examples(split_dir: Path) -> list[Example]:
         if label in seen_labels:
             raise DataError(f"{entry} and {seen_labels[label]} are the same class; keep one of them")
         seen_labels[label] = entry
-        examples += [Example(path, label) for path in sorted(entry.rglob("*"))
-                     if path.is_file() and all(_visible(part) for part in path.relative_to(entry).parents
-                                               if part != Path(".")) and _visible(path)]
+        for path in sorted(entry.rglob("*")):
+            hidden = not _visible(path) or not all(map(_visible, path.relative_to(entry).parents[:-1]))
+            if hidden or not path.is_file():
+                continue
+            if paths.is_inside(path, allowed):
+                examples.append(Example(path, label))
+            else:
+                outside.append(path)
     if not examples:
         raise DataError(f"{split_dir} holds no photos: expected {split_dir}/hotdog and {split_dir}/nohotdog")
     if len(seen_labels) < 2:
         missing = "nohotdog" if 1 in seen_labels else "hotdog"
         raise DataError(f"{split_dir} has no {missing} folder: both classes are needed")
-    return examples
+    return examples, outside
 
 
 def _find_splits(root: Path) -> dict[str, Path]:
@@ -149,17 +163,26 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
 
 
 def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION) -> Dataset:
-    """List a dataset root's photos per split; without validation/, hold out a stratified share of train."""
+    """List a dataset root's photos per split; without validation/, hold out a stratified share of train.
+
+    Every photo is judged with its links followed: one that leads outside both the dataset root and the allowed
+    folders (`hotdog.paths`) is left out (`Dataset.outside`), so a class folder linking to the rest of the disk
+    cannot put its files in front of the class.
+    """
     root = Path(root).expanduser()
     found = _find_splits(root)
-    splits = {split: _split_examples(path) for split, path in found.items()}
+    allowed = [*paths.allowed_roots(), root.resolve()]
+    listed = {split: _split_examples(path, allowed) for split, path in found.items()}
+    splits = {split: examples for split, (examples, _) in listed.items()}
+    outside = [(split, path) for split, (_, left) in listed.items() for path in left]
     carved = "validation" not in splits
     if carved:
         splits["train"], splits["validation"] = stratified_split(splits["train"], validation_fraction, seed)
         if not splits["validation"]:
             raise DataError(f"{root / 'train'} is too small to hold out validation photos; add photos or a "
                             f"validation/ folder")
-    return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved)
+    return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved,
+                   outside=outside)
 
 
 def file_sha256(path: Path) -> str:
@@ -212,7 +235,7 @@ def check_data(root: str | Path, seed: int = 0) -> dict:
         results = list(pool.map(lambda item: images.probe(item[1].path), all_examples))
         digests = list(pool.map(lambda item: file_sha256(item[1].path), all_examples))
     unreadable = [{"path": str(example.path), "split": split, "reason": error}
-                  for (split, example), (size, error) in zip(all_examples, results) if error]
+                  for (split, example), (size, error) in zip(all_examples, results) if error] + dataset.left_out()
     small = [{"path": str(example.path), "width": size[0], "height": size[1]}
              for (_, example), (size, error) in zip(all_examples, results)
              if size and min(size) < SMALL_IMAGE_PX]

@@ -255,7 +255,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                       phase="decoding photos")
     dataset = data.load_dataset(config.data, seed=config.seed)
     decoded = {split: data.decode(dataset.splits[split], config.image_size) for split in ("train", "validation")}
-    unreadable = [entry for d in decoded.values() for entry in d.unreadable]
+    unreadable = [entry for d in decoded.values() for entry in d.unreadable] + dataset.left_out()
     counts = {split: data.class_counts(data.Example(p, int(l)) for p, l in zip(d.paths, d.labels))
               for split, d in decoded.items()}
     record = run.config

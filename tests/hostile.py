@@ -318,6 +318,36 @@ def damage_run(run_dir: Path, damage: Damage) -> Path:
     return run_dir
 
 
+# ---------------------------------------------------------------------------------------------- typed paths
+
+#: Folder paths a student might type on the Data page, and the words of the one-line refusal each must get.
+TYPED_PATHS: tuple[tuple[str, str], ...] = (
+    ("data\x00/etc", "holds a NUL character"),
+    ("\x00", "holds a NUL character"),
+    ("x" * 5000, "does not exist"),
+    ("~nosuchuser-hotdog/photos", "does not exist"),
+    ("../../../../../../etc", "is outside the allowed folders"),
+    ("/etc", "is outside the allowed folders"),
+    ("/proc/self/root/etc", "is outside the allowed folders"),
+)
+
+
+def dataset_linking_out(root: Path, outside: Path, photo: Callable[[Path], Path]) -> dict[str, Path]:
+    """A dataset inside an allowed folder with a class folder and a photo that link to `outside` (a private folder
+    elsewhere on the disk), and a link that stays inside; `photo(path)` draws a real photo at `path`. Returns the
+    links, by what they are."""
+    for index in range(4):
+        for split, label in (("train", "hotdog"), ("train", "nohotdog"), ("test", "nohotdog")):
+            photo(root / split / label / f"{index}.jpg")
+        photo(outside / "private" / f"holiday-{index}.jpg")
+    links = {"class folder": root / "test" / "hotdog", "photo": root / "train" / "nohotdog" / "holiday.jpg",
+             "inside": root / "train" / "hotdog" / "again.jpg"}
+    links["class folder"].symlink_to(outside / "private", target_is_directory=True)
+    links["photo"].symlink_to(outside / "private" / "holiday-0.jpg")
+    links["inside"].symlink_to(root / "train" / "hotdog" / "0.jpg")
+    return links
+
+
 # ---------------------------------------------------------------------------------------------- zips
 
 

@@ -19,7 +19,8 @@ import pytest
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, make_dataset
+import hostile
+from conftest import REPO, draw_photo, make_dataset
 from hotdog import download as download_module
 from hotdog import workspace
 
@@ -169,3 +170,28 @@ def test_a_download_from_the_servers_own_network_is_refused(data_dir, dataset_se
         assert "is on a local or private network: downloads from there are off" in at.error[0].value, address
     assert workspace.current_dataset() == tiny_dataset.resolve()
     assert [p.name for p in data_dir.iterdir()] == [workspace.WORKSPACE_FILE]
+
+
+@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS, ids=[f"path-{n}" for n in range(len(hostile.TYPED_PATHS))])
+def test_a_hostile_typed_folder_gets_one_error_line(data_dir, tiny_dataset, typed, reason):
+    """A NUL byte in the typed folder used to show a raw ValueError on the page."""
+    at = open_page()
+    at.text_input(key="typed_folder").input(typed).run()
+    at.button(key="use_typed").click().run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    [error] = at.error
+    assert reason in error.value and "\n" not in error.value
+    assert workspace.current_dataset() == tiny_dataset.resolve()
+
+
+def test_photos_linking_out_of_the_allowed_folders_are_never_shown(data_dir, tmp_path):
+    links = hostile.dataset_linking_out(data_dir / "linked", tmp_path / "outside",
+                                        lambda path: draw_photo(path, False, 3))
+    workspace.use_dataset(data_dir / "linked")
+    at = open_page()
+    assert not at.exception
+    samples = [path for paths in workspace.sample_photos(data_dir / "linked", 8).values() for path in paths]
+    assert not any(path.resolve().is_relative_to((tmp_path / "outside").resolve()) for path in samples)
+    assert sum(len(images.proto.imgs) for images in at.image) == len(samples) == 7  # what train holds, links out not
+    assert any("link leading outside the allowed folders" in str(table.value) for table in at.dataframe)
+    assert links["photo"].exists()

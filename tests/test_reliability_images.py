@@ -121,6 +121,13 @@ def test_cli_predict_answers_special_files_at_once(seed_model_file, special_file
     assert "P(hotdog) = " in lines[-1] and "Traceback" not in result.stderr
 
 
+def test_check_data_goes_past_special_files_among_the_photos(tmp_path):
+    root = make_dataset(tmp_path / "data", {"train": 4})
+    hostile.write_special_files(root / "train" / "hotdog")
+    report = last_json(run_cli("check-data", root, "--json", timeout=60).stdout)
+    assert report["splits"]["train"] == {"hotdog": 3, "nohotdog": 3} and report["unreadable"] == []
+
+
 def test_reading_stops_at_the_limit_whatever_the_size_on_disk_says(tmp_path, monkeypatch):
     """Only limit + 1 bytes are ever read: a regular file whose size says 0 but holds more is still refused."""
     monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
