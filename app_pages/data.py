@@ -86,9 +86,9 @@ def zip_tab(unlocked: bool) -> None:
 def photos_tab(unlocked: bool) -> None:
     st.markdown("Photos of each class; a fifth of each is held out for validation.")
     left, right = st.columns(2)
-    hotdogs = left.file_uploader("Hotdog photos", type=list(images.EXTENSIONS), accept_multiple_files=True,
+    hotdogs = left.file_uploader("Hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="hotdog_photos")
-    others = right.file_uploader("Not-hotdog photos", type=list(images.EXTENSIONS), accept_multiple_files=True,
+    others = right.file_uploader("Not-hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="nohotdog_photos")
     name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
     if teacher_button("Save and use", key="use_photos", unlocked=unlocked, disabled=not (hotdogs and others)):

@@ -45,7 +45,7 @@ def model_version(choice: workspace.ModelChoice) -> float:
 
 
 def collect_photos() -> list[tuple[str, bytes]]:
-    uploads = st.file_uploader("Drop photos here (or tap to choose them)", type=list(images.EXTENSIONS),
+    uploads = st.file_uploader("Drop photos here (or tap to choose them)", type=images.PHOTO_TYPES,
                                accept_multiple_files=True, key="photos")
     photos = [(upload.name, upload.getvalue()) for upload in uploads or []]
     if st.toggle("Use the camera", key="camera_on"):

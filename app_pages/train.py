@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import charts, monitor, runs, training, workspace
+from hotdog import charts, launch, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
@@ -51,7 +51,7 @@ def settings_form(dataset) -> training.TrainConfig:
 
 def start(config: training.TrainConfig) -> None:
     try:
-        run = training.start_training_process(config)
+        run = launch.start_training_process(config)
         st.session_state["notice"] = ("success", f"Started run {run.id}: the charts appear with the first batch.")
         st.session_state["followed"] = (run.id, True)  # this page already shows it: no extra redraw
     except runs.TrainingBusy as busy:
@@ -62,7 +62,7 @@ def start(config: training.TrainConfig) -> None:
 
 def show_state(run: runs.Run, status: dict) -> None:
     label, colour = STATE_BADGES.get(status.get("state"), (status.get("state", "unknown"), "gray"))
-    settings = run.config.get("settings", {})
+    settings = run.settings
     st.markdown(f"### Run `{run.id}` :{colour}-badge[{label}]")
     details = [workspace.model_title(settings.get("model")),
                f"{settings['image_size']} px, batch {settings['batch_size']}, learning rate "
@@ -83,7 +83,7 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
             st.progress(0.0, text=f"Getting ready: {status.get('phase') or 'loading TensorFlow'}…")
         else:
             st.progress(position.fraction, text=position.describe())
-        stop_requested = (run.path / runs.STOP).exists()
+        stop_requested = run.stop_requested
         if teacher_button("Stopping after this batch…" if stop_requested else "Stop", key="stop", unlocked=unlocked,
                           disabled=stop_requested, icon=":material/stop_circle:"):
             run.request_stop()
@@ -105,7 +105,7 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
         if teacher_button(f"Resume from epoch {done + 1}", key="resume", unlocked=unlocked,
                           icon=":material/play_arrow:"):
             try:
-                training.resume_training_process(run)
+                launch.resume_training_process(run)
             except (runs.TrainingBusy, ValueError, OSError) as error:
                 st.session_state["notice"] = ("error", f"Not resumed: {error}")
             st.rerun()

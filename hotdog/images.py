@@ -25,8 +25,8 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Formats we decode, whatever the file extension says (HEIF covers the iPhone's HEIC photos).
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "AVIF", "HEIF")
-#: File extensions of those formats, for upload widgets.
-EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp", "webp", "avif", "heic", "heif")
+#: File extensions the app's photo uploaders accept: those formats'.
+PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp", "avif", "heic", "heif"]
 #: Pixels converted at a time when a photo is not plain RGB (16-bit, alpha, palette, CMYK...): the conversion's
 #: temporary arrays stay a few MB whatever the photo's size.
 BAND_PIXELS = 1 << 20

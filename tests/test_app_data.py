@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import shutil
-import socket
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 import hostile
-from conftest import REPO, draw_photo, make_dataset
+from conftest import REPO, draw_photo, free_port, make_dataset
 from hotdog import download as download_module
 from hotdog import workspace
 
@@ -153,9 +152,7 @@ def test_download_checks_the_checksum_and_gives_one_neutral_line_for_network_fai
     assert "is not the expected one" in at.error[0].value and workspace.current_dataset() != data_dir / "hotdog"
     download(at, url, sha1)
     assert not at.error and workspace.current_dataset() == (data_dir / "hotdog" / "hotdog").resolve()
-    with socket.socket() as probe:  # a port nobody listens on: what an offline classroom sees
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()  # nobody listens there: what an offline classroom sees
     download(at, f"http://127.0.0.1:{closed}/hotdog.zip", sha1)
     refused = at.error[0].value
     download(at, url.replace("hotdog.zip", "missing.zip"), sha1)

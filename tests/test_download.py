@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import socket
 import threading
 import time
 import zipfile
@@ -17,7 +16,7 @@ from typing import Iterator
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import free_port, run_cli
 from hotdog import download
 from hotdog.download import DownloadError, download_dataset
 
@@ -125,9 +124,7 @@ def test_stalled_download_times_out_and_leaves_nothing(server: str, tmp_path: Pa
 
 
 def test_refused_connection_gets_the_same_neutral_line(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there
     with pytest.raises(DownloadError, match=f"^{re.escape(NEUTRAL)}$"):
         download_dataset(f"http://127.0.0.1:{port}/hotdog.zip", data_root=tmp_path, timeout=5)
     assert list(tmp_path.iterdir()) == []
@@ -204,9 +201,7 @@ def test_the_address_connected_to_is_the_one_checked(server: str, monkeypatch: p
 
 def test_every_network_failure_reads_the_same(server: str, tmp_path: Path) -> None:
     """404, refused, cut short, stalled: a student cannot tell a closed port from a missing file."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()
     messages = set()
     for url in (f"{server}/missing.zip", f"http://127.0.0.1:{closed}/x.zip", f"{server}/short.zip",
                 f"{server}/stalled.zip"):

@@ -18,7 +18,7 @@ CANNOT_READ = "Cannot read this photo: "
 
 def upload_name(name: str) -> str:
     """The uploader only takes photo extensions; a student renames the rest (drawing.svg -> drawing.svg.png)."""
-    return name if name.rsplit(".", 1)[-1] in images.EXTENSIONS else f"{name}.png"
+    return name if name.rsplit(".", 1)[-1] in images.PHOTO_TYPES else f"{name}.png"
 
 
 @pytest.fixture
@@ -51,6 +51,6 @@ def test_every_hostile_photo_gets_a_card_with_a_verdict_or_its_reason(page):
 def test_a_crafted_upload_with_another_extension_is_refused_by_streamlit_before_our_code(page):
     """The browser's uploader only offers photo extensions; a hand-made request is refused by Streamlit itself."""
     page.file_uploader(key="photos").set_value([("drawing.svg", hostile.SVG, "image/svg+xml")]).run()
-    allowed = [f".{extension}" for extension in images.EXTENSIONS]
+    allowed = [f".{extension}" for extension in images.PHOTO_TYPES]
     assert [exception.value for exception in page.exception] == [f"Invalid file extension: `.svg`. Allowed: {allowed}"]
     assert not page.error and not page.image  # nothing of the file reached hotdog
