@@ -7,19 +7,20 @@ temporary folder that is renamed into place only on success, so a refused upload
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import stat
 import struct
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
-from hotdog import data
+from hotdog import data, locking
 
 #: Most entries (files and folders) a dataset zip may hold.
 MAX_FILES = 20_000
@@ -32,8 +33,10 @@ NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", 
 #: Operating-system litter skipped silently (macOS resource forks, Finder and Explorer metadata).
 JUNK_FOLDERS = frozenset({"__MACOSX"})
 JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-#: Prefix of the temporary folders under data_root; folder listings should skip names starting with ".".
-PARTIAL_PREFIX = ".partial-"
+#: Prefixes of the work in progress under data_root (unpacking folders, downloads); folder listings should skip
+#: names starting with ".". Each has a `<name>.lock` beside it while its process works on it.
+PARTIAL_PREFIX, DOWNLOAD_PREFIX, LOCK_SUFFIX = ".partial-", ".download-", ".lock"
+SCRATCH_PREFIXES = (PARTIAL_PREFIX, DOWNLOAD_PREFIX)
 
 ZipSource = Union[str, Path, BinaryIO]
 
@@ -192,16 +195,67 @@ def _source_name(zip_file: ZipSource) -> str:
     return os.path.splitext(PurePosixPath(filename.replace("\\", "/")).name)[0] or "dataset"
 
 
+@contextlib.contextmanager
+def scratch_path(data_root: Path, prefix: str, suffix: str = "") -> Iterator[Path]:
+    """A fresh hidden path under `data_root` for work in progress (an unpacking folder, a download), claimed by a
+    lock on disk for as long as the block runs, and removed when it ends unless the block moved it away.
+
+    A process killed meanwhile (kill -9, a power cut) releases its lock without removing anything; the next
+    `scratch_path` (or `remove_abandoned`) finds such unclaimed leftovers and removes them, never one in progress.
+    """
+    data_root.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(data_root)
+    name = f"{prefix}{secrets.token_hex(8)}{suffix}"
+    lock_path = data_root / f"{name}{LOCK_SUFFIX}"
+    claim = locking.try_lock(lock_path)  # taken before the path exists: a cleaner never sees it unclaimed
+    if claim is None:
+        raise OSError(f"cannot claim {lock_path}")
+    try:
+        yield data_root / name
+    finally:
+        _remove(data_root / name)
+        claim.release()
+        lock_path.unlink(missing_ok=True)
+
+
+def remove_abandoned(data_root: Path) -> list[Path]:
+    """Remove the leftovers of unpacking and downloading processes that died (their lock is free); return them."""
+    removed = []
+    for path in sorted(data_root.glob(".*")) if data_root.is_dir() else []:
+        name = path.name.removesuffix(LOCK_SUFFIX)
+        if not name.startswith(SCRATCH_PREFIXES):
+            continue
+        lock_path = data_root / f"{name}{LOCK_SUFFIX}"
+        claim = locking.try_lock(lock_path)
+        if claim is None:  # its process is still at work
+            continue
+        try:
+            if _remove(data_root / name):
+                removed.append(data_root / name)
+        finally:
+            claim.release()
+            lock_path.unlink(missing_ok=True)
+    return removed
+
+
+def _remove(path: Path) -> bool:
+    """Delete a file or a folder tree if it is there; True when something was deleted."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _build_atomically(data_root: Path, name: str, fill: Callable[[Path], Path]) -> Path:
     """Run `fill` on a hidden temporary folder, then rename it to a free name; on any failure delete it."""
-    data_root.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=data_root))
-    try:
+    with scratch_path(data_root, PARTIAL_PREFIX) as partial:
+        partial.mkdir()
         inner = fill(partial).relative_to(partial)
         return _rename_to_free_name(partial, data_root, safe_name(name)) / inner
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _rename_to_free_name(partial: Path, data_root: Path, name: str) -> Path:

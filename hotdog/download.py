@@ -17,7 +17,6 @@ import ipaddress
 import logging
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
@@ -72,17 +71,12 @@ def download_dataset(
     zip itself is refused; either way nothing is left behind.
     """
     host = check_url(url)
-    data_root = Path(data_root)
-    data_root.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".download-", suffix=".zip", dir=data_root)
-    try:
-        with os.fdopen(descriptor, "wb") as sink:
+    with archives.scratch_path(Path(data_root), archives.DOWNLOAD_PREFIX, ".zip") as temporary:
+        with open(temporary, "wb") as sink:
             got = _fetch(url, host, sink, progress, timeout)
         if sha1 is not None and got != sha1.lower():
             raise DownloadError(f"The file from {host} is not the expected one (SHA-1 {got}, expected {sha1.lower()})")
         return archives.extract_dataset_zip(temporary, data_root, name=PurePosixPath(urlparse(url).path).stem or host)
-    finally:
-        os.unlink(temporary)
 
 
 def check_url(url: str) -> str:

@@ -127,6 +127,12 @@ def download_and_use(url: str = download.D2L_HOTDOG_URL, sha1: str | None = down
     return _use_new_dataset(download.download_dataset(url, sha1, data_root=paths.app_data_dir(), progress=progress))
 
 
+def remove_abandoned_work() -> list[Path]:
+    """Delete the half-unpacked folders and half-downloaded zips of imports and downloads killed mid-way (an app
+    stopped with kill -9, a power cut); work still in progress is left alone."""
+    return archives.remove_abandoned(paths.app_data_dir())
+
+
 def _use_new_dataset(root: Path) -> Path:
     """Use a dataset just written under the data folder, or delete its top folder again and re-raise."""
     try:

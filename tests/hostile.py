@@ -12,6 +12,7 @@ import os
 import random
 import socket
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,3 +389,32 @@ def assert_answered(name: str, p_hotdog: float | None, error: str | None) -> Non
         assert error is None and p_hotdog is not None and 0.0 <= p_hotdog <= 1.0, (name, error)
     else:
         assert p_hotdog is None and error and reason in error and "\n" not in error, (name, error)
+
+
+# ---------------------------------------------------------------------------------------------- interrupted work
+
+#: A process unpacking a dataset zip from a source that answers slowly (1 ms per read, as a slow disk or upload
+#: would), so it can be killed mid-way: argv = data folder, zip file. It prints "started" first.
+SLOW_IMPORT = """
+import io, sys, time
+from pathlib import Path
+from hotdog import archives
+
+class Slow(io.BytesIO):
+    def read(self, size=-1):
+        time.sleep(0.001)
+        return super().read(size)
+
+print("started", flush=True)
+archives.extract_dataset_zip(Slow(Path(sys.argv[2]).read_bytes()), Path(sys.argv[1]), "slow")
+"""
+
+
+def big_dataset_zip(photos: int = 60, photo_bytes: int = 400_000) -> bytes:
+    """A dataset zip of incompressible "photos" (stored), slow to unpack through `SLOW_IMPORT`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for index in range(photos):
+            label = ("hotdog", "nohotdog")[index % 2]
+            archive.writestr(f"train/{label}/{index}.jpg", random.Random(index).randbytes(photo_bytes))
+    return buffer.getvalue()

@@ -6,15 +6,20 @@ import io
 import os
 import stat
 import struct
+import subprocess
+import sys
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 import hostile
-from hotdog import archives
+from conftest import REPO
+from hotdog import archives, workspace
 from hotdog.archives import ArchiveError, extract_dataset_zip, save_uploaded_photos
 
 
@@ -214,3 +219,42 @@ def test_uploaded_photos_refuse_a_class_without_photos(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="no photos uploaded for class 'nohotdog'"):
         save_uploaded_photos({"hotdog": [("a.jpg", jpeg())], "nohotdog": []}, tmp_path, "class")
     assert list(tmp_path.iterdir()) == []
+
+
+def start_slow_import(data_root: Path, zip_path: Path, others: set[Path]) -> tuple[subprocess.Popen, Path]:
+    """A real import in its own process, slowed down; returns it once its unpacking folder holds a photo."""
+    process = subprocess.Popen([sys.executable, "-c", hostile.SLOW_IMPORT, str(data_root), str(zip_path)],
+                               cwd=REPO, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partials = {path for path in data_root.glob(f"{archives.PARTIAL_PREFIX}*") if path.is_dir()} - others
+        if partials and any(next(iter(partials)).rglob("*.jpg")):
+            return process, partials.pop()
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError("the slow import never started unpacking")
+
+
+def test_an_import_killed_mid_way_is_cleaned_up_next_time_and_one_in_progress_is_not(tmp_path, tiny_dataset,
+                                                                                     monkeypatch):
+    """kill -9 in the middle of unpacking used to leave its .partial-* folder (556 MB for a real dataset) for good."""
+    zip_path, data_root = tmp_path / "big.zip", tmp_path / "data"
+    zip_path.write_bytes(hostile.big_dataset_zip())
+    killed, left = start_slow_import(data_root, zip_path, set())
+    killed.kill()
+    killed.wait()
+    assert left.is_dir() and any(left.rglob("*.jpg"))  # what kill -9 leaves
+    working, in_progress = start_slow_import(data_root, zip_path, {left})
+
+    extract_dataset_zip(io.BytesIO(make_zip(dataset_entries())), data_root, "small")  # the next import
+    assert not left.exists() and in_progress.is_dir()  # the abandoned one is gone, the live one untouched
+    working.kill()
+    working.wait()
+
+    monkeypatch.setenv("HOTDOG_DATA_DIR", str(data_root))
+    workspace.use_dataset(tiny_dataset)
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    app.session_state["worker_started"] = True  # no warm training worker: nothing here trains
+    app.run()
+    assert not app.exception and not in_progress.exists()  # the app's next start cleans up too
+    assert sorted(path.name for path in data_root.iterdir()) == ["small", workspace.WORKSPACE_FILE]

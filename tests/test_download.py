@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -16,7 +18,7 @@ from typing import Iterator
 import pytest
 from PIL import Image
 
-from conftest import free_port, run_cli
+from conftest import REPO, free_port, run_cli
 from hotdog import download
 from hotdog.download import DownloadError, download_dataset
 
@@ -224,3 +226,19 @@ def test_the_command_line_downloads_on_the_same_path_and_refuses_the_same(server
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.splitlines()[-1].startswith(f"error: 127.0.0.1 {REFUSED}")
     assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
+
+
+def test_a_download_killed_mid_way_leaves_nothing_after_the_next_one(server: str, tmp_path: Path) -> None:
+    """kill -9 during a download used to leave its hidden .download-*.zip (up to 260 MB) for good."""
+    script = "import sys; from pathlib import Path; from hotdog import download; " \
+             "download.download_dataset(sys.argv[1], None, data_root=Path(sys.argv[2]))"
+    process = subprocess.Popen([sys.executable, "-c", script, f"{server}/stalled.zip", str(tmp_path)], cwd=REPO)
+    deadline, partial = time.monotonic() + 60, []
+    while not partial and time.monotonic() < deadline:  # the server sends 1,000 bytes, then stalls for 3 s
+        partial = list(tmp_path.glob(".download-*.zip"))
+        time.sleep(0.02)
+    process.kill()
+    process.wait()
+    assert partial and partial[0].exists()
+    root = download_dataset(f"{server}/hotdog.zip", SHA1, data_root=tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == [root.parent.name]
