@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hotdog import atomic, images, paths
+from hotdog import atomic, cache, images, paths
 from hotdog.cache import cache_dir
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ def decode(examples: list[Example], size: int, progress: Callable[[int, int], No
     key = f"{content_fingerprint(paths)[:24]}-{size}"
     folder = cache_dir() / "decoded"
     images_file, meta_file = folder / f"{key}.npy", folder / f"{key}.json"
-    if images_file.exists() and meta_file.exists():
+    if cache.verified(images_file) and cache.verified(meta_file):
         return _load_decoded(images_file, meta_file, examples)
     decoded = _decode_all(examples, size, progress)
     _save_decoded(decoded, folder, images_file, meta_file)
@@ -306,6 +306,8 @@ def _save_decoded(decoded: Decoded, folder: Path, images_file: Path, meta_file: 
         with atomic.atomic_path(images_file) as temporary:
             np.save(temporary, decoded.images)
         atomic.write_json(meta_file, {"paths": [str(p) for p in decoded.paths], "unreadable": decoded.unreadable})
+        cache.seal(images_file)
+        cache.seal(meta_file)
     except OSError as error:  # a read-only or full cache only costs speed
         log.warning("could not cache decoded photos in %s: %s", folder, error)
 

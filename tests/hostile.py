@@ -391,6 +391,30 @@ def assert_answered(name: str, p_hotdog: float | None, error: str | None) -> Non
         assert p_hotdog is None and error and reason in error and "\n" not in error, (name, error)
 
 
+# ---------------------------------------------------------------------------------------------- cache files
+
+
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _check_file(path: Path) -> Path:
+    return path.with_name(path.name + ".check")
+
+
+#: Ways a cache file (converted weights, decoded photos, backbone features) gets damaged: a copy or a full disk
+#: cuts it short, a hand edit or a bad sector changes it, its seal goes missing or is garbled.
+CACHE_DAMAGE: tuple[tuple[str, Callable[[Path], None]], ...] = (
+    ("cut-in-half", lambda path: path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])),
+    ("emptied", lambda path: path.write_bytes(b"")),
+    ("one-byte-changed", _flip_middle_byte),
+    ("seal-missing", lambda path: _check_file(path).unlink()),
+    ("seal-garbled", lambda path: _check_file(path).write_bytes(b"\x00{not json")),
+)
+
+
 # ---------------------------------------------------------------------------------------------- interrupted work
 
 #: A process unpacking a dataset zip from a source that answers slowly (1 ms per read, as a slow disk or upload
