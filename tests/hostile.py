@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 import pillow_heif
+import pytest
 from PIL import Image
 
 pillow_heif.register_heif_opener()  # to write the HEIC photo; hotdog.images registers it to read them
@@ -321,15 +322,16 @@ def damage_run(run_dir: Path, damage: Damage) -> Path:
 
 # ---------------------------------------------------------------------------------------------- typed paths
 
-#: Folder paths a student might type on the Data page, and the words of the one-line refusal each must get.
-TYPED_PATHS: tuple[tuple[str, str], ...] = (
-    ("data\x00/etc", "holds a NUL character"),
-    ("\x00", "holds a NUL character"),
-    ("x" * 5000, "does not exist"),
-    ("~nosuchuser-hotdog/photos", "does not exist"),
-    ("../../../../../../etc", "is outside the allowed folders"),
-    ("/etc", "is outside the allowed folders"),
-    ("/proc/self/root/etc", "is outside the allowed folders"),
+#: Folder paths a student might type on the Data page, and the words of the one-line refusal each must get
+#: (pytest parameters: `@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)`).
+TYPED_PATHS = (
+    pytest.param("data\x00/etc", "holds a NUL character", id="nul-inside"),
+    pytest.param("\x00", "holds a NUL character", id="nul-alone"),
+    pytest.param("x" * 5000, "does not exist", id="5000-characters"),
+    pytest.param("~nosuchuser-hotdog/photos", "does not exist", id="unknown-user"),
+    pytest.param("../../../../../../etc", "is outside the allowed folders", id="dot-dot-to-etc"),
+    pytest.param("/etc", "is outside the allowed folders", id="etc"),
+    pytest.param("/proc/self/root/etc", "is outside the allowed folders", id="proc-root"),
 )
 
 

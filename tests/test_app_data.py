@@ -169,7 +169,7 @@ def test_a_download_from_the_servers_own_network_is_refused(data_dir, dataset_se
     assert [p.name for p in data_dir.iterdir()] == [workspace.WORKSPACE_FILE]
 
 
-@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS, ids=[f"path-{n}" for n in range(len(hostile.TYPED_PATHS))])
+@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)
 def test_a_hostile_typed_folder_gets_one_error_line(data_dir, tiny_dataset, typed, reason):
     """A NUL byte in the typed folder used to show a raw ValueError on the page."""
     at = open_page()

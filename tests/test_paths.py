@@ -84,7 +84,7 @@ def test_data_folder_defaults_to_data_beside_the_package(monkeypatch: pytest.Mon
     assert app_data_dir() == Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS, ids=[f"path-{n}" for n in range(len(hostile.TYPED_PATHS))])
+@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)
 def test_hostile_typed_paths_get_one_line_each(layout: Path, typed: str, reason: str) -> None:
     """A NUL byte used to raise a raw ValueError; a 5,000-character name an OSError."""
     with pytest.raises(PathNotAllowed) as refusal:

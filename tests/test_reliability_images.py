@@ -115,7 +115,8 @@ def test_special_files_are_refused_before_a_byte_is_read(classifier, special_fil
 def test_cli_predict_answers_special_files_at_once(seed_model_file, special_files, corpus):
     result = run_cli("predict", seed_model_file, *special_files.values(), corpus["png-named.jpg"], timeout=60)
     lines = result.stdout.splitlines()
-    assert [line.split(": ", 1)[0] for line in lines] == [*map(str, special_files.values()), str(corpus["png-named.jpg"])]
+    named = [*special_files.values(), corpus["png-named.jpg"]]
+    assert [line.split(": ", 1)[0] for line in lines] == [str(path) for path in named]
     for (_, _, reason), line in zip(hostile.SPECIAL_FILES, lines):
         assert line.split(": cannot read: ", 1)[1].startswith(reason), line
     assert "P(hotdog) = " in lines[-1] and "Traceback" not in result.stderr
