@@ -96,8 +96,9 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name not in IGNORED_NAMES
 
 
-def _split_examples(split_dir: Path, allowed: list[Path]) -> tuple[list[Example], list[Path]]:
-    """The photos of one split, and the files left out because, links followed, they lie outside `allowed`."""
+def _split_examples(split_dir: Path, allowed: list[Path] | None) -> tuple[list[Example], list[Path]]:
+    """The photos of one split, and the files left out because, links followed, they lie outside `allowed` (None:
+    anywhere is fine)."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir} should be a folder holding one folder per class (hotdog, nohotdog)")
     examples: list[Example] = []
@@ -114,11 +115,15 @@ def _split_examples(split_dir: Path, allowed: list[Path]) -> tuple[list[Example]
         if label in seen_labels:
             raise DataError(f"{entry} and {seen_labels[label]} are the same class; keep one of them")
         seen_labels[label] = entry
+        # rglob does not descend into linked folders, so only the class folder and each file can lead elsewhere:
+        # the folder is resolved once, and a file only when it is a link itself.
+        folder_inside = allowed is None or paths.is_inside(entry, allowed)
         for path in sorted(entry.rglob("*")):
             hidden = not _visible(path) or not all(map(_visible, path.relative_to(entry).parents[:-1]))
             if hidden or not path.is_file():
                 continue
-            if paths.is_inside(path, allowed):
+            linked = allowed is not None and path.is_symlink()
+            if paths.is_inside(path, allowed) if linked else folder_inside:
                 examples.append(Example(path, label))
             else:
                 outside.append(path)
@@ -165,13 +170,15 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
 def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION) -> Dataset:
     """List a dataset root's photos per split; without validation/, hold out a stratified share of train.
 
-    Every photo is judged with its links followed: one that leads outside both the dataset root and the allowed
-    folders (`hotdog.paths`) is left out (`Dataset.outside`), so a class folder linking to the rest of the disk
-    cannot put its files in front of the class.
+    A dataset inside the allowed folders (`hotdog.paths`: every dataset the app can choose) keeps to them: a
+    photo or a class folder whose links lead outside them is left out (`Dataset.outside`), so a link to the rest of
+    the disk cannot put its files in front of the class. A dataset elsewhere, given on the command line, is the
+    terminal user's own choice, links and all.
     """
     root = Path(root).expanduser()
     found = _find_splits(root)
-    allowed = [*paths.allowed_roots(), root.resolve()]
+    roots = paths.allowed_roots()
+    allowed = roots if paths.is_inside(root, roots) else None
     listed = {split: _split_examples(path, allowed) for split, path in found.items()}
     splits = {split: examples for split, (examples, _) in listed.items()}
     outside = [(split, path) for split, (_, left) in listed.items() for path in left]
