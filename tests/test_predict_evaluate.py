@@ -19,6 +19,7 @@ def classifier(trained_run):
     return Classifier.load(trained_run)
 
 
+@pytest.mark.slow
 def test_predict_cli_answers_each_photo_and_explains_bad_ones(trained_run, tmp_path):
     hotdog = draw_photo(tmp_path / "dog.jpg", True, 1)
     broken = tmp_path / "broken.jpg"
@@ -32,6 +33,7 @@ def test_predict_cli_answers_each_photo_and_explains_bad_ones(trained_run, tmp_p
     assert ("Hotdog!" in text or "Not hotdog!" in text) and "P(hotdog)" in text
 
 
+@pytest.mark.slow
 def test_threshold_moves_the_verdict(trained_run, tmp_path):
     photo = draw_photo(tmp_path / "x.jpg", True, 2)
     everything = last_json(run_cli("predict", trained_run, photo, "--json", "--threshold", "0").stdout)
@@ -39,6 +41,7 @@ def test_threshold_moves_the_verdict(trained_run, tmp_path):
     assert (everything["verdict"], nothing["verdict"]) == ("hotdog", "nohotdog")
 
 
+@pytest.mark.slow
 def test_paths_bytes_and_pil_images_give_the_same_answer(classifier, tmp_path):
     path = draw_photo(tmp_path / "p.png", False, 3, fmt="PNG")
     verdicts = classifier.predict([path, path.read_bytes(), Image.open(path)])
@@ -47,6 +50,7 @@ def test_paths_bytes_and_pil_images_give_the_same_answer(classifier, tmp_path):
     assert 0.5 <= verdicts[0].confidence <= 1.0
 
 
+@pytest.mark.slow
 def test_classifier_matches_the_keras_model_on_the_same_pixels(classifier, trained_run, tmp_path):
     import keras
 
@@ -58,6 +62,7 @@ def test_classifier_matches_the_keras_model_on_the_same_pixels(classifier, train
     assert classifier.predict(path)[0].p_hotdog == pytest.approx(float(expected), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_honest_metrics_and_keeps_predictions(trained_run, demo_dataset):
     result = last_json(run_cli("evaluate", trained_run, "--data", demo_dataset, "--json").stdout)
     for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
@@ -96,6 +101,7 @@ def test_always_nohotdog_scores_the_baseline_and_half_balanced():
     assert metrics["balanced_accuracy"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_missing_model_gets_a_clear_message(tmp_path):
     result = run_cli("predict", tmp_path, io.__name__, check=False)
     assert result.returncode == 2 and "no model at" in result.stderr

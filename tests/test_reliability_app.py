@@ -11,7 +11,7 @@ import hostile
 from conftest import REPO
 from hotdog import images
 
-pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150, func_only=True)]  # shared fixtures are not counted
 PAGE = str(REPO / "app_pages" / "predict.py")
 CANNOT_READ = "Cannot read this photo: "
 
