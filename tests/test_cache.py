@@ -69,6 +69,7 @@ def test_damaged_converted_weights_are_converted_again(own_cache, damage):
     assert pretrained.lite0_weights_path() == path and path.read_bytes() == whole
 
 
+@pytest.mark.slow
 def test_predict_imagenet_works_again_after_its_weights_were_cut_short(own_cache, tmp_path):
     """The case that used to fail every later `predict imagenet` until the file was deleted by hand."""
     weights = pretrained.lite0_weights_path()

@@ -97,11 +97,15 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(classifier, tmp
     assert verdict.error == f"file is too large (60 MB, limit {images.MAX_FILE_BYTES / 1e6:.0f} MB)"
 
 
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="named pipes, Unix sockets and /dev/zero are POSIX things")
+
+
 @pytest.fixture(scope="module")
 def special_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return hostile.write_special_files(tmp_path_factory.mktemp("special"))
 
 
+@POSIX_ONLY
 def test_special_files_are_refused_before_a_byte_is_read(classifier, special_files):
     """A named pipe used to hang predict forever; a link to /dev/zero read 6 GB, then a MemoryError traceback."""
     verdicts = classifier.predict(list(special_files.values()))
@@ -112,6 +116,8 @@ def test_special_files_are_refused_before_a_byte_is_read(classifier, special_fil
         images.load_rgb(special_files["endless-zeros.jpg"])
 
 
+@pytest.mark.slow
+@POSIX_ONLY
 def test_cli_predict_answers_special_files_at_once(seed_model_file, special_files, corpus):
     result = run_cli("predict", seed_model_file, *special_files.values(), corpus["png-named.jpg"], timeout=60)
     lines = result.stdout.splitlines()
@@ -122,6 +128,7 @@ def test_cli_predict_answers_special_files_at_once(seed_model_file, special_file
     assert "P(hotdog) = " in lines[-1] and "Traceback" not in result.stderr
 
 
+@POSIX_ONLY
 def test_check_data_goes_past_special_files_among_the_photos(tmp_path):
     root = make_dataset(tmp_path / "data", {"train": 4})
     hostile.write_special_files(root / "train" / "hotdog")
@@ -129,6 +136,7 @@ def test_check_data_goes_past_special_files_among_the_photos(tmp_path):
     assert report["splits"]["train"] == {"hotdog": 3, "nohotdog": 3} and report["unreadable"] == []
 
 
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
 def test_reading_stops_at_the_limit_whatever_the_size_on_disk_says(tmp_path, monkeypatch):
     """Only limit + 1 bytes are ever read: a regular file whose size says 0 but holds more is still refused."""
     monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
@@ -178,6 +186,8 @@ def test_cli_predict_answers_the_whole_corpus_in_one_process_without_a_memory_sp
 DECODE_BUDGET_MB = 1024
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="peak memory is read with the resource module, which Windows lacks")
 @pytest.mark.parametrize("name", ["sixteen-bit-gray-7000x7000.png", "sixteen-bit-rgba-7000x7000.png"])
 def test_a_49_megapixel_16_bit_photo_decodes_within_the_memory_budget(seed_model_file, corpus, name):
     """Under the pixel limit, but its conversion through float64 arrays took predict to 1.9 GB (grey) and 1.6 GB

@@ -86,6 +86,7 @@ def test_head_on_cached_features_answers_like_the_whole_model(transfer_run: Path
                                model.predict(np.asarray(photos.images, dtype=np.float32), verbose=0), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_damaged_cached_features_are_computed_again(transfer_run: Path, tiny_dataset: Path):
     model = models.build_model("transfer", image_size=SIZE)
     photos = data.decode(data.load_dataset(tiny_dataset).splits["validation"], SIZE)
