@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import draw_photo, last_json, run_cli
+from conftest import SHIFT_DATA, draw_photo, last_json, make_dataset, needs_shift_data, run_cli
 from hotdog import evaluate
 from hotdog.predict import Classifier
 
@@ -69,11 +73,67 @@ def test_evaluate_reports_honest_metrics_and_keeps_predictions(trained_run, demo
                 "majority_baseline"):
         assert key in result
     (tn, fp), (fn, tp) = result["confusion_matrix"]
-    assert tn + fp + fn + tp == result["n"] > 0
+    assert tn + fp + fn + tp == result["n"] > 0 and result["split"] == "test"
     assert result["accuracy"] == pytest.approx((tn + tp) / result["n"])
-    paths, labels, scores = evaluate.read_predictions(trained_run, "test")
-    assert len(paths) == result["n"] and set(labels) == {0, 1} and ((0 <= scores) & (scores <= 1)).all()
+    saved = evaluate.load_evaluation(trained_run, demo_dataset, "test")
+    assert Path(result["saved_to"]).parent == trained_run / evaluate.EVALUATIONS
+    assert len(saved.paths) == result["n"] and set(saved.labels) == {0, 1} and not saved.stale
+    assert ((0 <= saved.scores) & (saved.scores <= 1)).all()
+    assert saved.metrics()["confusion_matrix"] == result["confusion_matrix"]
     assert "balanced_accuracy" in run_cli("evaluate", trained_run, "--data", demo_dataset).stdout
+
+
+@pytest.mark.slow
+def test_a_plain_class_folder_is_scored_whole_with_hotdog_positive(quick_run, tmp_path):
+    """Any spelling of the two class folders, no splits: every photo counts, hotdog is the positive class, and the
+    saved scores are those of the command's photos, in the run folder."""
+    make_dataset(tmp_path / "spelled", {"set": 5}, positive="hot_dog", negative="not-hotdog")
+    draw_photo(tmp_path / "spelled" / "set" / "not-hotdog" / "extra.png", False, 9, fmt="PNG")
+    (tmp_path / "spelled" / "set" / "hot_dog" / "broken.jpg").write_text("not a photo")
+    folder = tmp_path / "spelled" / "set"
+    output = run_cli("evaluate", quick_run, "--data", folder).stdout
+    assert f"{folder}: every photo, 11 photos" in output and "unreadable, skipped" in output
+    result = last_json(run_cli("evaluate", quick_run, "--data", folder, "--json").stdout)
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    assert (result["split"], tp + fn, tn + fp) == ("all", 5, 6)
+    saved = evaluate.load_evaluation(quick_run, folder, "all")
+    expected = Classifier.load(quick_run).predict(sorted(str(p) for p in (folder / "hot_dog").glob("*.jpg")
+                                                         if p.name != "broken.jpg"))
+    hotdog_scores = dict(zip(saved.paths, saved.scores))
+    assert [hotdog_scores[v.source] for v in expected] == pytest.approx([v.p_hotdog for v in expected], abs=1e-5)
+    assert all(label == (Path(path).parent.name == "hot_dog") for path, label in zip(saved.paths, saved.labels))
+    assert [entry.title for entry in evaluate.saved_evaluations(quick_run)][0] == "set, all photos"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments,message", [
+    (["--split", "test"], "holds class folders without splits"),
+    ([], "holds neither hotdog and nohotdog folders nor train/ or test/ splits"),
+])
+def test_evaluate_explains_a_folder_it_cannot_score(quick_run, tmp_path, arguments, message):
+    make_dataset(tmp_path / "photos", {"": 2})
+    (tmp_path / "empty").mkdir()
+    folder = tmp_path / ("photos" if arguments else "empty")
+    result = run_cli("evaluate", quick_run, "--data", folder, *arguments, check=False)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_changed_model_makes_its_saved_scores_stale(quick_run, tiny_dataset, tmp_path):
+    run = Path(shutil.copytree(quick_run, tmp_path / quick_run.name))
+    evaluate.evaluate(run, tiny_dataset, "validation")
+    assert not evaluate.load_evaluation(run, tiny_dataset, "validation").stale
+    os.utime(run / "model.keras", (time.time() + 5, time.time() + 5))
+    assert evaluate.load_evaluation(run, tiny_dataset, "validation").stale
+    assert evaluate.load_evaluation(run, tiny_dataset, "test") is None
+
+
+@pytest.mark.slow
+@needs_shift_data
+def test_shift_dtu_is_scored_as_one_labelled_folder(quick_run):
+    result = last_json(run_cli("evaluate", quick_run, "--data", SHIFT_DATA, "--json").stdout)
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    assert (result["split"], result["n"], tp + fn, tn + fp) == ("all", 500, 250, 250)
+    assert evaluate.load_evaluation(quick_run, SHIFT_DATA, "all").metrics()["n"] == 500
 
 
 def test_metrics_by_hand():
