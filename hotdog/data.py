@@ -179,8 +179,7 @@ def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = V
     """
     root = Path(root).expanduser()
     found = _find_splits(root)
-    roots = paths.allowed_roots()
-    allowed = roots if paths.is_inside(root, roots) else None
+    allowed = _bounds(root)
     listed = {split: _split_examples(path, allowed) for split, path in found.items()}
     splits = {split: examples for split, (examples, _) in listed.items()}
     outside = [(split, path) for split, (_, left) in listed.items() for path in left]
@@ -201,6 +200,13 @@ def holds_class_folders(root: str | Path) -> bool:
                                  for entry in filter(_visible, root.iterdir()))
 
 
+def _bounds(root: Path) -> list[Path] | None:
+    """The folders the photos of a dataset at `root` must stay in: the allowed folders when it lies inside them,
+    else None (anywhere: a folder given on the command line)."""
+    roots = paths.allowed_roots()
+    return roots if paths.is_inside(root, roots) else None
+
+
 def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> tuple[str, list[Example]]:
     """The labelled photos to score in `root`, as (split, photos).
 
@@ -211,7 +217,7 @@ def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> 
     if holds_class_folders(root):
         if split not in (None, ALL_PHOTOS):
             raise DataError(f"{root} holds class folders without splits: score all of it (no {split} split)")
-        return ALL_PHOTOS, _split_examples(root)
+        return ALL_PHOTOS, _split_examples(root, _bounds(root))[0]
     found = _find_splits(root, require_train=False)
     if not found:
         raise DataError(f"{root} holds neither hotdog and nohotdog folders nor train/ or test/ splits")
@@ -219,7 +225,7 @@ def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> 
     if "train" in found:  # validation may be held out of train, with the same seed as the training
         splits = load_dataset(root, seed=seed).splits
     else:
-        splits = {name: _split_examples(path) for name, path in found.items()}
+        splits = {name: _split_examples(path, _bounds(root))[0] for name, path in found.items()}
     if split not in splits:
         raise DataError(f"{root} has no {split} split; it has {', '.join(splits)}")
     return split, splits[split]
