@@ -222,9 +222,9 @@ def remove_abandoned(data_root: Path) -> list[Path]:
     """Remove the leftovers of unpacking and downloading processes that died (their lock is free); return them."""
     removed = []
     for path in sorted(data_root.glob(".*")) if data_root.is_dir() else []:
-        name = path.name.removesuffix(LOCK_SUFFIX)
-        if not name.startswith(SCRATCH_PREFIXES):
-            continue
+        name = path.name
+        if not name.startswith(SCRATCH_PREFIXES) or name.endswith(LOCK_SUFFIX):
+            continue  # a lock without its work yet may be one being claimed right now: only work is judged
         lock_path = data_root / f"{name}{LOCK_SUFFIX}"
         claim = locking.try_lock(lock_path)
         if claim is None:  # its process is still at work
