@@ -13,10 +13,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import archives, charts, data, download, paths, workspace
+from hotdog import archives, charts, data, download, images, paths, workspace
 
 SAMPLES_PER_CLASS = 8
-PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 #: Everything the Data page's actions may raise for bad input; each carries a one-line message.
 INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
 
@@ -87,8 +86,9 @@ def zip_tab(unlocked: bool) -> None:
 def photos_tab(unlocked: bool) -> None:
     st.markdown("Photos of each class; a fifth of each is held out for validation.")
     left, right = st.columns(2)
-    hotdogs = left.file_uploader("Hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True, key="hotdog_photos")
-    others = right.file_uploader("Not-hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True,
+    hotdogs = left.file_uploader("Hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
+                                 key="hotdog_photos")
+    others = right.file_uploader("Not-hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="nohotdog_photos")
     name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
     if teacher_button("Save and use", key="use_photos", unlocked=unlocked, disabled=not (hotdogs and others)):

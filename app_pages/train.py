@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import monitor, runs, training, workspace
+from hotdog import launch, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
@@ -55,7 +55,7 @@ def settings_form(dataset) -> training.TrainConfig:
 
 def start(config: training.TrainConfig) -> None:
     try:
-        run = training.start_training_process(config)
+        run = launch.start_training_process(config)
         st.session_state["notice"] = ("success", f"Started run {run.id}: the charts appear with the first batch.")
         st.session_state["followed"] = (run.id, True)  # this page already shows it: no extra redraw
     except runs.TrainingBusy as busy:
@@ -114,7 +114,7 @@ def show_progress(view: monitor.RunView, unlocked: bool) -> None:
         if teacher_button(f"Resume from epoch {done + 1}", key="resume", unlocked=unlocked,
                           icon=":material/play_arrow:"):
             try:
-                training.resume_training_process(run)
+                launch.resume_training_process(run)
             except (runs.TrainingBusy, ValueError, OSError) as error:
                 st.session_state["notice"] = ("error", f"Not resumed: {error}")
             st.rerun()

@@ -31,8 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.app_cold_start import answered, free_port
-from bench.common import REPO, report
+from bench.app_cold_start import answered
+from bench.common import REPO, free_port, report
 
 CHROMIUM = "/usr/bin/chromium"
 #: The real-browser test's flags, plus: every page keeps its timers running, as each student's own phone would.

@@ -245,14 +245,13 @@ class RunMonitor:
             return self._view
 
     def _build(self, status: dict) -> RunView:
-        config = self.run.config
         changed = self._log.read()
-        history, baseline = self._log.history, majority_baseline(config)
+        history, baseline = self._log.history, majority_baseline(self.run)
         if changed or self._charted != (history.batch_count, len(history.epochs), baseline):
             self._charts = history.charts(baseline)
             self._charted = (history.batch_count, len(history.epochs), baseline)
-        return RunView(run=self.run, status=status, settings=config.get("settings", {}),
-                       stop_requested=(self.run.path / runs.STOP).exists(), progress=history.progress(),
+        return RunView(run=self.run, status=status, settings=self.run.settings,
+                       stop_requested=self.run.stop_requested, progress=history.progress(),
                        batch_events=history.batch_count, epoch_events=len(history.epochs), charts=self._charts)
 
 
@@ -312,15 +311,14 @@ def format_duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def majority_baseline(config: dict, split: str = "validation") -> float | None:
-    """Accuracy of always answering the bigger class on `split` (from a run's config); known once the run has
-    decoded its photos."""
-    return config.get("dataset", {}).get("majority_baseline", {}).get(split)
+def majority_baseline(run: runs.Run, split: str = "validation") -> float | None:
+    """Accuracy of always answering the bigger class on `split`; known once the run has decoded its photos."""
+    return run.dataset.get("majority_baseline", {}).get(split)
 
 
 def run_row(run: runs.Run) -> dict:
     """One line of the runs table."""
-    status, settings = run.status, run.config.get("settings", {})
+    status, settings = run.status, run.settings
     return {"run": run.id, "state": status.get("state", "unknown"), "model": settings.get("model"),
             "epochs": f"{status.get('epochs_completed', 0)}/{settings.get('epochs', '?')}",
             "best validation accuracy": status.get("best_val_accuracy"), "device": status.get("device"),
