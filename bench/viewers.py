@@ -75,17 +75,17 @@ class Pages:
         self.polls[index] = 0
         page.on("websocket", lambda socket: socket.on(
             "framesent", lambda _frame: self.polls.__setitem__(index, self.polls[index] + 1)))
-        page.goto(f"{self.url}/train")
+        page.goto(f"{self.url}/train", wait_until="commit")
         self.pages.append(page)
         return page
 
     def resize(self, count: int) -> None:
-        """Keep `count` pages watching, each showing the charts."""
+        """Keep `count` pages watching, each showing the charts (new pages load side by side)."""
         while len(self.pages) > count:
             self.pages.pop().close()
-        while len(self.pages) < count:
-            self.open().locator(CHART).first.wait_for()
-            print(f"  {len(self.pages)} of {count} viewers watching", file=sys.stderr, flush=True)
+        for page in [self.open() for _ in range(count - len(self.pages))]:
+            page.locator(CHART).first.wait_for()
+        print(f"  {count} viewers watching", file=sys.stderr, flush=True)
 
     def wait(self, seconds: float) -> None:
         """Let time pass while Playwright delivers the pages' events (it does so only inside its own calls)."""
