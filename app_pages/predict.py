@@ -18,6 +18,7 @@ from hotdog.predict import Classifier, Verdict
 CARDS_PER_ROW = 3
 THUMBNAIL_PX = 480
 VERDICT_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#3d7a5a"}
+DRAWINGS_NOTE = "learned from drawings, not photos"
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model (the first time takes a few seconds)…")
@@ -55,7 +56,7 @@ def collect_photos() -> list[tuple[str, bytes]]:
     return photos
 
 
-def verdict_card(verdict: Verdict, photo: bytes, guesses: list[tuple[str, float]] | None) -> None:
+def verdict_card(verdict: Verdict, photo: bytes, guesses: list[tuple[str, float]] | None, drawings: bool) -> None:
     with st.container(border=True):
         if verdict.error:
             st.markdown(f"#### ⚠️ {verdict.source}")
@@ -70,6 +71,8 @@ def verdict_card(verdict: Verdict, photo: bytes, guesses: list[tuple[str, float]
                     unsafe_allow_html=True)
         st.progress(verdict.p_hotdog, text=f"P(hotdog) = {verdict.p_hotdog:.0%} · the verdict is "
                                            f"{verdict.confidence:.0%} sure")
+        if drawings:
+            st.markdown(f":orange-badge[:material/palette: {DRAWINGS_NOTE}]")
         if guesses:
             st.caption("ImageNet sees: " + ", ".join(f"{name} {p:.0%}" for name, p in guesses))
         st.caption(verdict.source)
@@ -84,6 +87,11 @@ left, right = st.columns([3, 2])
 choice = left.selectbox("Model", choices, format_func=lambda c: c.label, key="model",
                         help="The latest completed run comes first.")
 threshold = right.slider("Threshold: P(hotdog) needed to say Hotdog!", 0.0, 1.0, 0.5, 0.01, key="threshold")
+if choice.drawings:
+    st.warning(f"This model {DRAWINGS_NOTE} (the built-in demo data), so its verdicts on real photos mean little. "
+               "For real photos choose **ImageNet, no training** above, or train the **transfer** model on real "
+               "photos (Data page: take photos, upload them, or pick a folder).",
+               icon=":material/palette:")
 photos = collect_photos()
 if not photos:
     st.caption("Each photo gets a verdict card. Nothing is stored on the server.")
@@ -105,7 +113,7 @@ st.markdown(f"**{len(photos)} photo(s): {hotdogs} hotdog, {len(readable) - hotdo
 for start in range(0, len(verdicts), CARDS_PER_ROW):
     for column, index in zip(st.columns(CARDS_PER_ROW), range(start, min(start + CARDS_PER_ROW, len(verdicts)))):
         with column:
-            verdict_card(verdicts[index], photos[index][1], guesses.get(index))
+            verdict_card(verdicts[index], photos[index][1], guesses.get(index), choice.drawings)
 table = pd.DataFrame([{**verdict.to_dict(), "threshold": threshold, "model": Path(choice.source).name}
                       for verdict in verdicts])
 st.download_button("Download the results (CSV)", table.to_csv(index=False), file_name="hotdog-verdicts.csv",
