@@ -95,11 +95,12 @@ def read_events(path: Path) -> list[dict]:
         content = path.read_bytes()
     except OSError:
         return []
-    events = (_event(line) for line in content.split(b"\n") if line.strip())
+    events = (parse_event(line) for line in content.split(b"\n") if line.strip())
     return [event for event in events if event is not None]
 
 
-def _event(line: bytes) -> dict | None:
+def parse_event(line: bytes) -> dict | None:
+    """One line of metrics.jsonl as an event, or None when it is not a whole one (see `EVENT_FIELDS`)."""
     try:
         event = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

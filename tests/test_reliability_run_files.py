@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 import hostile
 from conftest import REPO, run_cli
-from hotdog import charts, monitor, runs, training, workspace
+from hotdog import monitor, runs, training, workspace
 
 pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
 DAMAGE = {damage.name: damage for damage in hostile.RUN_FILE_DAMAGE}
@@ -54,9 +54,11 @@ def test_the_library_reads_every_damaged_run_and_says_what_is_wrong(damaged_runs
         assert damage.damage in run.damage and run.listed_state == f"damaged: {run.damage}", run.damage
     if damage.file == "metrics.jsonl":
         assert len(events) == 2 and all(event["loss"] == 0.7 for event in events)  # the good lines around it
-    monitor.progress(events)
-    for kind in ("batch", "epoch"):
-        charts.training_chart(events, kind, "loss", monitor.majority_baseline(run))
+    history = monitor.TrainingHistory.from_events(events)
+    history.progress()
+    history.charts(monitor.majority_baseline(run))
+    view = monitor.RunMonitor(run).view()  # what the Train page draws, metrics.jsonl read its own way
+    assert view.batch_events == history.batch_count and view.epoch_events == len(history.epochs)
     assert monitor.run_row(run)["state"] == run.listed_state
     assert workspace.run_label(run).endswith(run.listed_state)
     training.run_summary(run)
