@@ -28,7 +28,7 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
-from hotdog import atomic
+from hotdog import atomic, cache
 from hotdog.cache import cache_dir
 from hotdog.images import ImageSource, load_array
 
@@ -360,10 +360,11 @@ def convert_weights(source: str | Path, destination: str | Path, name: str = "li
 
 
 def weights_path(name: str = "lite0") -> Path:
-    """Variant `name`'s converted ImageNet weights, converting them on first use (a second or so)."""
+    """Variant `name`'s converted ImageNet weights, converting them on first use (a second or so), and again when the
+    cached copy no longer matches its seal."""
     lite = variant(name)
     path = cache_dir() / f"{lite.name}-imagenet-{lite.sha256[:8]}.npz"
-    return path if path.is_file() else convert_weights(source_weights_path(lite.name), path, lite.name)
+    return path if cache.verified(path) else cache.seal(convert_weights(source_weights_path(lite.name), path, lite.name))
 
 
 def load_efficientnet_lite(name: str = "lite0", include_top: bool = True,
