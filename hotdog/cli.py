@@ -22,6 +22,10 @@ Typical session:
 """
 
 
+#: Longest side of a heatmap picture written by `explain`, in pixels.
+EXPLAIN_SIZE = 1024
+
+
 def _json_line(data: object) -> None:
     print(json.dumps(data, default=str))
 
@@ -105,13 +109,51 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0 if any(v.error is None for v in verdicts) else 1
 
 
+def model_reference(reference: str, runs_dir: Path | None) -> str:
+    """A run id or folder, a .keras file, or "imagenet", as a path `Classifier.load` takes."""
+    if reference == "imagenet" or Path(reference).suffix == ".keras":
+        return reference
+    return str(runs.find_run(reference, runs_dir).path)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from hotdog import explain, images
+    from hotdog.predict import Classifier
+
+    classifier = Classifier.load(model_reference(args.model, args.runs_dir))
+    args.out.mkdir(parents=True, exist_ok=True)
+    written: set[str] = set()
+    for photo, explanation in zip(args.images, explain.explain(classifier, args.images, args.threshold)):
+        verdict, record = explanation.verdict, explanation.verdict.to_dict()
+        if not verdict.error:
+            image = images.load_rgb(photo, draft_size=EXPLAIN_SIZE)
+            image.thumbnail((EXPLAIN_SIZE, EXPLAIN_SIZE))
+            record["heatmap"] = str(args.out / unique_name(f"{Path(photo).stem}-gradcam", ".png", written))
+            explain.overlay(image, explanation.heatmap).save(record["heatmap"])
+        if args.json:
+            _json_line(record)
+        elif verdict.error:
+            print(f"{verdict.source}: cannot read: {verdict.error}")
+        else:
+            print(f"{verdict.source}: {verdict.label} (P(hotdog) = {verdict.p_hotdog:.3f}); heatmap {record['heatmap']}")
+    return 0 if written else 1
+
+
+def unique_name(stem: str, suffix: str, taken: set[str]) -> str:
+    """`stem + suffix`, numbered when two photos share a name; the name is added to `taken`."""
+    name, number = f"{stem}{suffix}", 1
+    while name in taken:
+        number += 1
+        name = f"{stem}-{number}{suffix}"
+    taken.add(name)
+    return name
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from hotdog.evaluate import evaluate
 
-    reference = args.run
-    if reference != "imagenet" and not Path(reference).suffix == ".keras":
-        reference = str(runs.find_run(reference, args.runs_dir).path)
-    result = evaluate(reference, args.data, split=args.split, threshold=args.threshold)
+    result = evaluate(model_reference(args.run, args.runs_dir), args.data, split=args.split,
+                      threshold=args.threshold)
     if args.json:
         _json_line(result)
         return 0
@@ -204,6 +246,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     predict.add_argument("--json", action="store_true", help="one JSON object per photo")
     predict.set_defaults(handler=cmd_predict)
+
+    explain = commands.add_parser("explain", parents=[runs_dir], help="why did it say that? Grad-CAM heatmaps",
+                                  description="For each photo, the verdict and a picture of it with a Grad-CAM "
+                                              "heatmap laid over it: red where the evidence for the verdict lies.")
+    explain.add_argument("model", help="run folder or id, a .keras file, or 'imagenet'")
+    explain.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    explain.add_argument("--out", type=Path, required=True, help="folder for the heatmap pictures (PNG)")
+    explain.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
+    explain.add_argument("--json", action="store_true", help="one JSON object per photo")
+    explain.set_defaults(handler=cmd_explain)
 
     evaluate = commands.add_parser("evaluate", parents=[runs_dir], help="score a run on a dataset split")
     evaluate.add_argument("run", help="run folder or id, a .keras file, or 'imagenet'")

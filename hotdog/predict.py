@@ -96,12 +96,9 @@ class Classifier:
             scores = self._infer(np.asarray(batch, dtype=np.float32))
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
-    def predict(self, photos: Iterable[images.ImageSource] | images.ImageSource,
-                threshold: float = 0.5, names: Sequence[str] | None = None) -> list[Verdict]:
-        """One verdict per photo; a photo that cannot be read gets its reason and the others still get answers."""
-        if isinstance(photos, (str, Path, bytes, bytearray)) or hasattr(photos, "getpixel"):
-            photos = [photos]
-        photos = list(photos)
+    def read(self, photos: list[images.ImageSource], names: Sequence[str] | None = None
+             ) -> tuple[list[str], list[np.ndarray | None], list[str | None]]:
+        """(names, uint8 arrays at the model's size, reasons): a photo that cannot be read has no array, a reason."""
         names = list(names) if names is not None else [images.describe(photo) for photo in photos]
         arrays: list[np.ndarray | None] = []
         errors: list[str | None] = []
@@ -112,6 +109,13 @@ class Classifier:
             except images.ImageError as error:
                 arrays.append(None)
                 errors.append(str(error))
+        return names, arrays, errors
+
+    def predict(self, photos: Iterable[images.ImageSource] | images.ImageSource,
+                threshold: float = 0.5, names: Sequence[str] | None = None) -> list[Verdict]:
+        """One verdict per photo; a photo that cannot be read gets its reason and the others still get answers."""
+        photos = as_list(photos)
+        names, arrays, errors = self.read(photos, names)
         readable = [i for i, array in enumerate(arrays) if array is not None]
         scores: dict[int, float] = {}
         for start in range(0, len(readable), BATCH):
@@ -119,3 +123,10 @@ class Classifier:
             for index, score in zip(chunk, self.predict_proba(np.stack([arrays[i] for i in chunk]))):
                 scores[index] = float(score)
         return [Verdict(names[i], scores.get(i), threshold, errors[i]) for i in range(len(photos))]
+
+
+def as_list(photos: Iterable[images.ImageSource] | images.ImageSource) -> list[images.ImageSource]:
+    """One photo or many, as a list."""
+    if isinstance(photos, (str, Path, bytes, bytearray)) or hasattr(photos, "getpixel"):
+        return [photos]
+    return list(photos)
