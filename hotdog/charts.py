@@ -6,12 +6,15 @@ Streamlit here (the pages call `st.altair_chart`), no TensorFlow.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import altair as alt
 import pandas as pd
 
 #: Font sizes for a projector: axis labels, axis titles, legend, chart title.
 LABEL_FONT, AXIS_TITLE_FONT, TITLE_FONT = 16, 18, 22
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#e4572e"}
+MARK_COLOUR = "#8e44ad"
 CLASS_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#66a182"}
 CHART_HEIGHT = 300
 METRIC_TITLES = {"loss": "Loss (lower is better)", "accuracy": "Accuracy"}
@@ -45,8 +48,10 @@ def metric_frame(events: list[dict], kind: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["x", "metric", "split", "value"])
 
 
-def training_chart(events: list[dict], kind: str, metric: str, baseline: float | None = None) -> alt.TopLevelMixin:
-    """Loss or accuracy per batch or per epoch, train and validation; accuracy gets the majority-baseline rule."""
+def training_chart(events: list[dict], kind: str, metric: str, baseline: float | None = None,
+                   marks: Sequence[tuple[int, str]] = ()) -> alt.TopLevelMixin:
+    """Loss or accuracy per batch or per epoch, train and validation; accuracy gets the majority-baseline rule, and
+    per-epoch charts a labelled vertical rule at each marked (epoch, label): where a lesson happened."""
     frame = metric_frame(events, kind)
     frame = frame[frame["metric"] == metric]
     accuracy = metric == "accuracy"
@@ -64,6 +69,8 @@ def training_chart(events: list[dict], kind: str, metric: str, baseline: float |
     layers = [lines]
     if accuracy and baseline is not None:
         layers += baseline_rule(baseline, "always the bigger class")
+    if kind == "epoch" and marks:
+        layers += epoch_rules(marks)
     return projector(alt.layer(*layers).properties(title=f"{METRIC_TITLES[metric]}, {per}", height=CHART_HEIGHT))
 
 
@@ -73,6 +80,16 @@ def baseline_rule(value: float, text: str) -> list[alt.Chart]:
     rule = alt.Chart(frame).mark_rule(strokeDash=[8, 6], strokeWidth=2, color="#555").encode(y="y:Q")
     label = alt.Chart(frame).mark_text(align="left", baseline="bottom", dx=4, dy=-4, fontSize=LABEL_FONT,
                                        color="#555").encode(x=alt.value(0), y="y:Q", text="label:N")
+    return [rule, label]
+
+
+def epoch_rules(marks: Sequence[tuple[int, str]]) -> list[alt.Chart]:
+    """A vertical rule at each marked epoch, labelled at the top of the chart."""
+    frame = pd.DataFrame([{"x": epoch, "label": label} for epoch, label in marks])
+    rule = alt.Chart(frame).mark_rule(strokeWidth=3, color=MARK_COLOUR).encode(x="x:Q")
+    label = alt.Chart(frame).mark_text(align="left", baseline="top", dx=6, dy=4, fontSize=LABEL_FONT,
+                                       fontWeight="bold", color=MARK_COLOUR).encode(x="x:Q", y=alt.value(0),
+                                                                                    text="label:N")
     return [rule, label]
 
 

@@ -149,6 +149,26 @@ def unique_name(stem: str, suffix: str, taken: set[str]) -> str:
     return name
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from hotdog import export
+    from hotdog.predict import Classifier
+
+    reference = model_reference(args.model, args.runs_dir)
+    classifier = Classifier.load(reference)
+    folder = Path(args.out).is_dir() or args.out.endswith(("/", os.sep))
+    out = Path(args.out) / export.file_name(classifier.name, args.format) if folder else Path(args.out)
+    dataset = (Path(args.data), 0) if args.data else None
+    if dataset is None and classifier.run_config is not None:
+        try:
+            dataset = export.run_dataset(runs.Run(Path(reference)))
+        except export.ExportError as error:
+            print(f"note: {error}; give --data DIR to check the export", file=sys.stderr)
+    out, check = export.export(classifier, args.format, out, dataset)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {export.FORMATS[args.format].description})")
+    print(check.describe() if check else "not checked: no photos to check it on (give --data DIR)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from hotdog.evaluate import evaluate
 
@@ -256,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     explain.add_argument("--json", action="store_true", help="one JSON object per photo")
     explain.set_defaults(handler=cmd_explain)
+
+    from hotdog.export import FORMATS
+
+    formats = "; ".join(f"{name}: {kind.description}" for name, kind in FORMATS.items())
+    export = commands.add_parser("export", parents=[runs_dir], help="the model as .keras, TFLite or SavedModel",
+                                 description=f"Write a trained model in another format, then reload the file and "
+                                             f"check it against the model on validation photos. Formats: {formats}. "
+                                             f"Every format takes RGB pixels 0..255 (float32, batch x size x size "
+                                             f"x 3) and returns P(hotdog).")
+    export.add_argument("model", help="run folder or id, a .keras file, or 'imagenet'")
+    export.add_argument("--format", required=True, choices=list(FORMATS), help="what to write")
+    export.add_argument("--out", required=True,
+                        help="file to write, or a folder (existing, or ending in /) to write it in")
+    export.add_argument("--data", help="dataset whose train photos calibrate int8 and whose validation photos check "
+                                       "the export (default: the run's own)")
+    export.set_defaults(handler=cmd_export)
 
     evaluate = commands.add_parser("evaluate", parents=[runs_dir], help="score a run on a dataset split")
     evaluate.add_argument("run", help="run folder or id, a .keras file, or 'imagenet'")
