@@ -12,10 +12,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from hotdog import archives, charts, data, download, paths, workspace
+from app_pages.common import teacher_button, teacher_unlocked
+from hotdog import archives, charts, data, download, images, paths, workspace
 
 SAMPLES_PER_CLASS = 8
-PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 #: Everything the Data page's actions may raise for bad input; each carries a one-line message.
 INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
 
@@ -49,60 +49,61 @@ def byte_progress(bar):
     return update
 
 
-def demo_tab() -> None:
+def demo_tab(unlocked: bool) -> None:
     st.markdown("Drawings of hot dogs and look-alike foods (sausages without buns, empty buns, bananas, burgers…), "
                 "made on this machine in seconds. **Synthetic, not photos**: good to watch a network learn, "
                 "useless for real photos.")
-    if st.button("Use the demo data", key="use_demo", icon=":material/palette:"):
+    if teacher_button("Use the demo data", key="use_demo", unlocked=unlocked, icon=":material/palette:"):
         bar = st.progress(0.0, text="Drawing the demo data…")
         choose(workspace.use_demo_data,
                progress=workspace.per_percent(lambda done: bar.progress(done, text="Drawing the demo data…")))
 
 
-def folder_tab() -> None:
+def folder_tab(unlocked: bool) -> None:
     known = workspace.dataset_folders()
     if known:
         picked = st.selectbox("Datasets in the app's data folder", known, format_func=str, key="known_folder")
-        if st.button("Use this dataset", key="use_known"):
+        if teacher_button("Use this dataset", key="use_known", unlocked=unlocked):
             choose(workspace.use_dataset, picked)
     typed = st.text_input("Or type a folder on the server (it must hold train/hotdog and train/nohotdog)",
                           key="typed_folder", placeholder="data/my-photos")
     st.caption("Allowed folders: " + ", ".join(str(root) for root in paths.allowed_roots())
                + f" (set {paths.ROOTS_ENV} to allow others)")
-    if st.button("Use the typed folder", key="use_typed", disabled=not typed.strip()):
+    if teacher_button("Use the typed folder", key="use_typed", unlocked=unlocked, disabled=not typed.strip()):
         choose(workspace.use_server_folder, typed)
 
 
-def zip_tab() -> None:
+def zip_tab(unlocked: bool) -> None:
     st.markdown("A zip holding `train/hotdog/…` and `train/nohotdog/…` (and optionally `validation/`, `test/`), "
                 "with or without one wrapping folder. It is checked and unpacked into a new folder.")
     upload = st.file_uploader("Dataset zip", type=["zip"], key="dataset_zip")
     name = st.text_input("Name of the new dataset (optional)", key="zip_name")
-    if st.button("Unpack and use", key="use_zip", disabled=upload is None):
+    if teacher_button("Unpack and use", key="use_zip", unlocked=unlocked, disabled=upload is None):
         with st.spinner("Checking and unpacking…"):
             choose(workspace.import_zip, upload, name.strip() or None)
 
 
-def photos_tab() -> None:
+def photos_tab(unlocked: bool) -> None:
     st.markdown("Photos of each class; a fifth of each is held out for validation.")
     left, right = st.columns(2)
-    hotdogs = left.file_uploader("Hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True, key="hotdog_photos")
-    others = right.file_uploader("Not-hotdog photos", type=PHOTO_TYPES, accept_multiple_files=True,
+    hotdogs = left.file_uploader("Hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
+                                 key="hotdog_photos")
+    others = right.file_uploader("Not-hotdog photos", type=images.PHOTO_TYPES, accept_multiple_files=True,
                                  key="nohotdog_photos")
     name = st.text_input("Name of the new dataset", "my-photos", key="photos_name")
-    if st.button("Save and use", key="use_photos", disabled=not (hotdogs and others)):
+    if teacher_button("Save and use", key="use_photos", unlocked=unlocked, disabled=not (hotdogs and others)):
         photos = {label: [(upload.name, upload.getvalue()) for upload in uploads]
                   for label, uploads in (("hotdog", hotdogs), ("nohotdog", others))}
         choose(workspace.import_photos, photos, name)
 
 
-def download_tab() -> None:
+def download_tab(unlocked: bool) -> None:
     st.markdown("The classic hot-dog dataset used by the *Dive into Deep Learning* book: 1,400 training and 1,400 "
                 "test photos, about 260 MB. Needs the internet; the file's SHA-1 is checked before unpacking.")
     url = st.text_input("Address", download.D2L_HOTDOG_URL, key="download_url",
                         help="A local mirror works too (put the expected SHA-1 below, or leave it empty).")
     sha1 = st.text_input("Expected SHA-1", download.D2L_HOTDOG_SHA1, key="download_sha1")
-    if st.button("Download and use", key="use_download", icon=":material/download:"):
+    if teacher_button("Download and use", key="use_download", unlocked=unlocked, icon=":material/download:"):
         bar = st.progress(0.0, text="Connecting…")
         choose(workspace.download_and_use, url.strip(), sha1.strip() or None, progress=byte_progress(bar))
 
@@ -149,6 +150,7 @@ notice = st.session_state.pop("data_notice", None)
 if notice:
     st.success(notice)
 dataset = workspace.current_dataset()
+unlocked = teacher_unlocked()
 if dataset is None:
     st.info("No dataset chosen yet: pick one below (the demo data is the quickest start).")
 else:
@@ -160,7 +162,7 @@ with st.expander("Choose another dataset", expanded=dataset is None):
     tabs = st.tabs(["Built-in demo", "Folder on the server", "Upload a zip", "Upload photos", "Download"])
     for tab, draw in zip(tabs, (demo_tab, folder_tab, zip_tab, photos_tab, download_tab)):
         with tab:
-            draw()
+            draw(unlocked)
 
 if dataset is not None:
     try:

@@ -16,16 +16,11 @@ from hotdog import charts, evaluate, runs, workspace
 GALLERY_SIZE = 24
 
 
-def run_dataset(run: runs.Run) -> Path:
-    """The dataset the run was trained on: its predictions are saved per split of that dataset."""
-    return Path(run.config.get("dataset", {}).get("path") or run.config.get("settings", {}).get("data", ""))
-
-
 def score_button(run: runs.Run, split: str, label: str) -> None:
     if st.button(label, key="score", type="primary", icon=":material/calculate:"):
         with st.spinner(f"Scoring every {split} photo with {run.id}…"):
             try:
-                evaluate.evaluate(run.path, run_dataset(run), split)
+                evaluate.evaluate(run.path, run.dataset_path, split)
             except (ValueError, OSError) as error:
                 st.error(f"Could not score the {split} split: {error}")
                 return
@@ -80,11 +75,11 @@ if not candidates:
     st.stop()
 top = st.columns([3, 1, 2])
 run = top[0].selectbox("Run", candidates, format_func=workspace.run_label, key="run")
-splits = list(run.config.get("dataset", {}).get("counts", {})) or ["validation"]
+splits = run.dataset_splits or ["validation"]
 split = top[1].selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="split",
                          help="Test photos were never used while training: the honest score.")
 threshold = top[2].slider("Threshold: P(hotdog) needed to say hotdog", 0.0, 1.0, 0.5, 0.01, key="threshold")
-st.caption(f"Dataset: {run_dataset(run)}")
+st.caption(f"Dataset: {run.dataset_path}")
 predictions = evaluate.read_predictions(run.path, split)
 if predictions is None:
     st.info(f"This run has not scored its {split} photos yet (it takes a few seconds).")

@@ -15,7 +15,6 @@ import streamlit as st
 from hotdog import images, workspace
 from hotdog.predict import Classifier, Verdict
 
-PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 CARDS_PER_ROW = 3
 THUMBNAIL_PX = 480
 VERDICT_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#3d7a5a"}
@@ -46,7 +45,7 @@ def model_version(choice: workspace.ModelChoice) -> float:
 
 
 def collect_photos() -> list[tuple[str, bytes]]:
-    uploads = st.file_uploader("Drop photos here (or tap to choose them)", type=PHOTO_TYPES,
+    uploads = st.file_uploader("Drop photos here (or tap to choose them)", type=images.PHOTO_TYPES,
                                accept_multiple_files=True, key="photos")
     photos = [(upload.name, upload.getvalue()) for upload in uploads or []]
     if st.toggle("Use the camera", key="camera_on"):

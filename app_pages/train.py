@@ -6,44 +6,19 @@ fragment, so the view survives page switches, refreshes, other tabs and app rest
 
 from __future__ import annotations
 
-import hmac
-import os
-
 import streamlit as st
 
-from hotdog import charts, monitor, runs, training, workspace
+from app_pages.common import teacher_button, teacher_unlocked
+from hotdog import charts, launch, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
 POLL_ACTIVE_S, POLL_IDLE_S = 1.0, 5.0
-PASSWORD_ENV, PASSWORD_SECRET = "HOTDOG_TEACHER_PASSWORD", "teacher_password"
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 STATE_BADGES = {"starting": ("starting", "orange"), "running": ("training", "blue"),
                 "completed": ("Training completed", "green"), "stopped": ("stopped", "gray"),
                 "failed": ("failed", "red")}
-
-
-def teacher_password() -> str | None:
-    """The optional password that guards Start, Stop and Resume: the environment first, then st.secrets."""
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
-    try:
-        return st.secrets.get(PASSWORD_SECRET) or None
-    except FileNotFoundError:  # no secrets.toml: no password
-        return None
-
-
-def teacher_unlocked() -> bool:
-    expected = teacher_password()
-    if expected is None:
-        return True
-    given = st.sidebar.text_input("Teacher password", type="password", key="teacher_password",
-                                  help="Start, Stop and Resume are for the teacher; watching is for everyone.")
-    unlocked = hmac.compare_digest(given.encode(), str(expected).encode())
-    if not unlocked:
-        st.sidebar.caption(":material/lock: Enter the teacher password to start, stop or resume training.")
-    return unlocked
 
 
 def settings_form(dataset) -> training.TrainConfig:
@@ -76,7 +51,7 @@ def settings_form(dataset) -> training.TrainConfig:
 
 def start(config: training.TrainConfig) -> None:
     try:
-        run = training.start_training_process(config)
+        run = launch.start_training_process(config)
         st.session_state["notice"] = ("success", f"Started run {run.id}: the charts appear with the first batch.")
         st.session_state["followed"] = (run.id, True)  # this page already shows it: no extra redraw
     except runs.TrainingBusy as busy:
@@ -87,7 +62,7 @@ def start(config: training.TrainConfig) -> None:
 
 def show_state(run: runs.Run, status: dict) -> None:
     label, colour = STATE_BADGES.get(status.get("state"), (status.get("state", "unknown"), "gray"))
-    settings = run.config.get("settings", {})
+    settings = run.settings
     st.markdown(f"### Run `{run.id}` :{colour}-badge[{label}]")
     details = [workspace.model_title(settings.get("model")),
                f"{settings.get('image_size')} px, batch {settings.get('batch_size')}, "
@@ -105,9 +80,9 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
             st.progress(0.0, text=f"Getting ready: {status.get('phase') or 'loading TensorFlow'}…")
         else:
             st.progress(position.fraction, text=position.describe())
-        stop_requested = (run.path / runs.STOP).exists()
-        if st.button("Stopping after this batch…" if stop_requested else "Stop", key="stop",
-                     disabled=stop_requested or not unlocked, icon=":material/stop_circle:"):
+        stop_requested = run.stop_requested
+        if teacher_button("Stopping after this batch…" if stop_requested else "Stop", key="stop", unlocked=unlocked,
+                          disabled=stop_requested, icon=":material/stop_circle:"):
             run.request_stop()
             st.rerun()
     elif state == "completed":
@@ -124,10 +99,10 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
         else:
             st.info(f"Stopped after {done} completed epoch(s); the best model so far is kept.",
                     icon=":material/stop_circle:")
-        if st.button(f"Resume from epoch {done + 1}", key="resume", disabled=not unlocked,
-                     icon=":material/play_arrow:"):
+        if teacher_button(f"Resume from epoch {done + 1}", key="resume", unlocked=unlocked,
+                          icon=":material/play_arrow:"):
             try:
-                training.resume_training_process(run)
+                launch.resume_training_process(run)
             except (runs.TrainingBusy, ValueError, OSError) as error:
                 st.session_state["notice"] = ("error", f"Not resumed: {error}")
             st.rerun()
@@ -175,8 +150,8 @@ if dataset is None:
     st.warning("No dataset chosen yet: open Home (it draws the demo data) or choose one on the Data page.")
 else:
     config = settings_form(dataset)
-    if st.sidebar.button("Start training", type="primary", key="start", disabled=not unlocked,
-                         icon=":material/rocket_launch:", width="stretch"):
+    if teacher_button("Start training", key="start", unlocked=unlocked, container=st.sidebar, type="primary",
+                      icon=":material/rocket_launch:", width="stretch"):
         start(config)
     synthetic = " (synthetic drawings)" if workspace.is_synthetic(dataset) else ""
     st.caption(f"Dataset: **{dataset.name}**{synthetic} · {dataset} · one training at a time on this server")

@@ -1,4 +1,4 @@
-"""App cold start (issue 5, item 4): `streamlit run streamlit_app.py` -> /_stcore/health answers "ok" -> the page
+"""App cold start: `streamlit run streamlit_app.py` -> /_stcore/health answers "ok" -> the page
 HTML is served.
 
     python -m bench.app_cold_start [--repeats 5]
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,13 +19,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.common import REPO, report, summary
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from bench.common import REPO, free_port, report, summary
 
 
 def answered(url: str) -> bytes | None:

@@ -9,11 +9,16 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 import statistics
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+import psutil
+
+from hotdog.paths import REPO_DIR as REPO
+
+#: The real photos, beside the checkout (not part of a clone).
 SHARED_DATA = REPO.parent / "shared" / "data" / "food101-hotdog"
 
 
@@ -21,8 +26,8 @@ def machine() -> str:
     """One line naming the machine and how busy it was, for docs/BENCHMARKS.md."""
     from hotdog.devices import cpu_name
 
-    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    memory_gb = psutil.virtual_memory().total / 2**30
+    load = ", ".join(f"{value:.1f}" for value in psutil.getloadavg())
     return (f"{cpu_name()}, {os.cpu_count()} cores, {memory_gb:.0f} GiB RAM, {platform.system()} "
             f"{platform.release()}, Python {sys.version.split()[0]}; load average {load}")
 
@@ -33,8 +38,15 @@ def summary(values: list[float]) -> str:
 
 
 def parent_pid(pid: int) -> int:
-    """The parent of a process (Linux): tells a run forked by the warm worker from a spawned one."""
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    """The parent of a process: tells a run forked by the warm worker from a spawned one."""
+    return psutil.Process(pid).ppid()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago: for a server to start on, or to find nobody there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def shared_data_or_exit() -> Path:

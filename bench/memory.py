@@ -1,4 +1,4 @@
-"""Peak memory (issue 5, item 5): peak RSS of `python -m hotdog train --model seed` on 5,000 photos at 120x120.
+"""Peak memory: peak RSS of `python -m hotdog train --model seed` on 5,000 photos at 120x120.
 
     python -m bench.memory [--photos 5000] [--epochs 1] [--keep DIR]
 

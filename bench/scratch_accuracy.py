@@ -1,6 +1,6 @@
 """Seed recipe vs the from-scratch `cnn` on the real photos: test balanced accuracy, side by side.
 
-    python bench/scratch_accuracy.py [--data ../shared/data/food101-hotdog] [--models seed cnn] [--seeds 0]
+    python -m bench.scratch_accuracy [--data ../shared/data/food101-hotdog] [--models seed cnn] [--seeds 0]
 
 Each model trains with its defaults through the CLI (a real run folder each), then is evaluated on the test split,
 which no setting was tuned on. Prints one line per run and a JSON summary as the last line.
@@ -14,9 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.common import REPO, SHARED_DATA
 
 
 def cli(*args: str) -> dict:
@@ -27,7 +26,7 @@ def cli(*args: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "food101-hotdog"))
+    parser.add_argument("--data", default=str(SHARED_DATA))
     parser.add_argument("--models", nargs="+", default=["seed", "cnn"])
     parser.add_argument("--seeds", nargs="+", default=["0"])
     args = parser.parse_args()

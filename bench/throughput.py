@@ -1,4 +1,4 @@
-"""Training throughput of the `seed` model, three input pipelines interleaved in one run (issue 5, item 1).
+"""Training throughput of the `seed` model, three input pipelines interleaved in one run.
 
     python -m bench.throughput [--batch-size 32] [--rounds 5] [--mixed-precision] [--data ROOT/train]
 

@@ -1,4 +1,4 @@
-"""Verdict latency (issue 5, item 3): one uploaded photo through `Classifier.predict` (decode, resize, model), warm,
+"""Verdict latency: one uploaded photo through `Classifier.predict` (decode, resize, model), warm,
 against calling Keras' `model.predict` per photo; and photos/s for a batch of 64 uploads.
 
     python -m bench.verdict_latency [--repeats 50] [--models seed imagenet]

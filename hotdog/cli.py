@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 
-from hotdog import runs
+from hotdog import runs, training
 
 DESCRIPTION = """Hotdog or Not: train, check and use a hotdog / nohotdog image classifier.
 
@@ -24,6 +22,12 @@ Typical session:
 
 #: Longest side of a heatmap picture written by `explain`, in pixels.
 EXPLAIN_SIZE = 1024
+#: The problems `check-data` lists: title, key in the report, how one item reads.
+DATA_PROBLEMS = (
+    ("unreadable files", "unreadable", lambda item: f"{item['path']}: {item['reason']}"),
+    ("photos in two splits (leakage)", "duplicates_across_splits", " = ".join),
+    ("photos under 32 px", "small_images", lambda item: f"{item['path']} ({item['width']}x{item['height']})"),
+)
 
 
 def _json_line(data: object) -> None:
@@ -51,21 +55,15 @@ def cmd_check_data(args: argparse.Namespace) -> int:
         baseline = report["majority_baseline"][split]
         print(f"  {split:<11} hotdog {counts['hotdog']:>6}  nohotdog {counts['nohotdog']:>6}  "
               f"always-the-bigger-class accuracy {baseline:.0%}")
-    for title, key in (("unreadable files", "unreadable"), ("photos in two splits (leakage)",
-                                                             "duplicates_across_splits"),
-                       (f"photos under 32 px", "small_images")):
+    for title, key, describe in DATA_PROBLEMS:
         items = report[key]
         print(f"{title}: {len(items) or 'none'}")
         for item in items[:20]:
-            print("   ", item["path"] + ": " + item["reason"] if key == "unreadable"
-                  else " = ".join(item) if key == "duplicates_across_splits"
-                  else f"{item['path']} ({item['width']}x{item['height']})")
+            print("   ", describe(item))
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from hotdog import training
-
     if args.resume:
         run = runs.reclaim_run(runs.find_run(args.resume, args.runs_dir))
     elif args.run_dir:
@@ -79,19 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             augment=args.augment, early_stopping=args.early_stopping, seed=args.seed,
             mixed_precision=args.mixed_precision, fine_tune_epochs=args.fine_tune_epochs, name=args.name)
         run = training.new_run(config, args.runs_dir)
-    print(f"run folder: {run.path}", file=sys.stderr)
-    training.train(run, verbose=0 if args.json else (1 if sys.stdout.isatty() else 2))
-    summary = training.run_summary(run)
-    if args.json:
-        _json_line(summary)
-    else:
-        validation = summary["validation"]
-        print(f"\n{summary['state']}: {summary['epochs']} epochs, run folder {summary['run']}")
-        if validation:
-            print(f"best model (epoch {summary['best_epoch']}) on validation: accuracy {validation['accuracy']:.3f}, "
-                  f"balanced accuracy {validation['balanced_accuracy']:.3f}, "
-                  f"always-nohotdog/hotdog baseline {validation['majority_baseline']:.3f}")
-    return 0 if summary["state"] in ("completed", "stopped") else 1
+    return training.train_and_report(run, json_output=args.json)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -190,17 +176,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.runs_dir)
     for run in listed:
-        status, settings = run.status, run.config.get("settings", {})
-        row = {"id": run.id, "state": status.get("state"), "model": settings.get("model"),
+        status = run.status
+        row = {"id": run.id, "state": status.get("state", "unknown"), "model": run.settings.get("model", "?"),
                "epochs_completed": status.get("epochs_completed", 0),
                "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
         if args.json:
             _json_line(row)
-        else:
-            accuracy = row["best_val_accuracy"]
-            print(f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}  "
-                  f"val acc {accuracy:.3f}" if accuracy is not None else
-                  f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}")
+            continue
+        line = f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}"
+        accuracy = row["best_val_accuracy"]
+        print(line + (f"  val acc {accuracy:.3f}" if accuracy is not None else ""))
     if not listed and not args.json:
         print(f"no runs in {args.runs_dir or runs.default_runs_dir()}")
     return 0
@@ -236,8 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(f"{name} ({spec.title})" for name, spec in REGISTRY.items() if spec.trainable)
     train = commands.add_parser("train", parents=[runs_dir], help="train a model into a new run folder",
                                 description=f"Train a model. Models: {names}. Settings left out take the "
-                                            f"model's defaults. Stop with Ctrl+C, SIGTERM or a STOP file in the "
-                                            f"run folder: the best model so far is kept.")
+                                            f"model's defaults. Stop with Ctrl+C, `python -m hotdog stop RUN` (a "
+                                            f"STOP file in the run folder) or SIGTERM: the best model so far is "
+                                            f"kept.")
     train.add_argument("--data", help="dataset root holding train/ (validation/ and test/ optional)")
     train.add_argument("--model", default="cnn", choices=model_names(trainable_only=True),
                        help="architecture (default cnn)")
@@ -312,8 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    training.configure_console()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

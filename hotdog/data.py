@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hotdog import images
+from hotdog import atomic, images
 from hotdog.cache import cache_dir
 
 log = logging.getLogger(__name__)
@@ -283,17 +283,10 @@ def _decode_all(examples: list[Example], size: int, progress: Callable[[int, int
 
 
 def _save_decoded(decoded: Decoded, folder: Path, images_file: Path, meta_file: Path) -> None:
-    import json
-
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = images_file.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(temporary, decoded.images)
-        os.replace(temporary, images_file)
-        meta = {"paths": [str(p) for p in decoded.paths], "unreadable": decoded.unreadable}
-        temporary_meta = meta_file.with_suffix(f".{os.getpid()}.tmp")
-        temporary_meta.write_text(json.dumps(meta))
-        os.replace(temporary_meta, meta_file)
+        with atomic.atomic_path(images_file) as temporary:
+            np.save(temporary, decoded.images)
+        atomic.write_json(meta_file, {"paths": [str(p) for p in decoded.paths], "unreadable": decoded.unreadable})
     except OSError as error:  # a read-only or full cache only costs speed
         log.warning("could not cache decoded photos in %s: %s", folder, error)
 
@@ -301,7 +294,7 @@ def _save_decoded(decoded: Decoded, folder: Path, images_file: Path, meta_file: 
 def _load_decoded(images_file: Path, meta_file: Path, examples: list[Example]) -> Decoded:
     import json
 
-    meta = json.loads(meta_file.read_text())
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
     labels = {example.path: example.label for example in examples}
     paths = [Path(p) for p in meta["paths"]]
     # The cache is keyed by content; the same photos may sit at another path now.

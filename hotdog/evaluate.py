@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hotdog import atomic
+
 
 def _safe_div(a: float, b: float) -> float:
     return float(a / b) if b else 0.0
@@ -88,7 +90,7 @@ def evaluate(model: str | Path, data_dir: str | Path, split: str = "test", thres
     """Score a run (or model file, or "imagenet") on one split; a run keeps the per-photo predictions."""
     from hotdog.data import load_dataset
     from hotdog.predict import Classifier
-    from hotdog.runs import CONFIG, write_json_atomic
+    from hotdog.runs import CONFIG
 
     classifier = Classifier.load(model)
     run_dir = Path(model) if (Path(model) / CONFIG).exists() else None
@@ -107,18 +109,16 @@ def evaluate(model: str | Path, data_dir: str | Path, split: str = "test", thres
               "unreadable": [{"path": v.source, "reason": v.error} for v in verdicts if v.error]}
     if run_dir is not None:
         write_predictions(predictions_path(run_dir, split), scored)
-        write_json_atomic(run_dir / f"evaluation-{split}.json", result)
+        atomic.write_json(run_dir / f"evaluation-{split}.json", result)
     return result
 
 
 def write_predictions(path: Path, scored: list) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "w", newline="") as handle:
+    with atomic.atomic_file(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "p_hotdog"])
         for example, verdict in scored:
             writer.writerow([str(example.path), "hotdog" if example.label else "nohotdog", f"{verdict.p_hotdog:.6f}"])
-    temporary.replace(path)
 
 
 def read_predictions(run_dir: Path, split: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
@@ -126,7 +126,7 @@ def read_predictions(run_dir: Path, split: str) -> tuple[list[str], np.ndarray, 
     path = predictions_path(run_dir, split)
     if not path.exists():
         return None
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return ([row["path"] for row in rows], np.array([row["label"] == "hotdog" for row in rows], dtype=int),
             np.array([float(row["p_hotdog"]) for row in rows]))

@@ -21,6 +21,8 @@ MAX_PIXELS = 50_000_000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 #: Formats we decode, whatever the file extension says.
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP")
+#: File extensions the app's photo uploaders accept.
+PHOTO_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp"]
 
 ImageSource = Union[str, Path, bytes, bytearray, Image.Image]
 

@@ -13,6 +13,8 @@ from pathlib import Path
 ROOTS_ENV = "HOTDOG_DATA_ROOTS"
 #: The app's own data folder (uploads and downloads land there); `<repo>/data` when unset.
 DATA_DIR_ENV = "HOTDOG_DATA_DIR"
+#: The folder holding the `hotdog` package and `streamlit_app.py`: where training processes start.
+REPO_DIR = Path(__file__).resolve().parent.parent
 
 
 class PathNotAllowed(ValueError):
@@ -22,7 +24,7 @@ class PathNotAllowed(ValueError):
 def app_data_dir() -> Path:
     """Where the app keeps its datasets: `$HOTDOG_DATA_DIR`, else `data/` beside the hotdog package."""
     configured = os.environ.get(DATA_DIR_ENV)
-    return Path(configured).expanduser() if configured else Path(__file__).resolve().parent.parent / "data"
+    return Path(configured).expanduser() if configured else REPO_DIR / "data"
 
 
 def allowed_roots() -> list[Path]:

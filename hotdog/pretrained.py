@@ -12,13 +12,11 @@ where its rule was chosen, and 0.896 on test. docs/PRETRAINED.md lists every rul
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import hashlib
 import os
 import pickle
 import struct
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
+from hotdog import atomic
 from hotdog.cache import cache_dir
 from hotdog.images import ImageSource, load_array
 
@@ -306,31 +305,9 @@ def convert_lite0(source: str | Path, destination: str | Path) -> Path:
     verify_sha256(source)
     weights = _keras_weights(read_legacy_torch_state_dict(source))
     arrays = {f"{layer}/{i}": array for layer, values in weights.items() for i, array in enumerate(values)}
-    with atomic_file(destination) as file:
+    with atomic.atomic_file(destination, "wb") as file:
         np.savez(file, **arrays)
     return Path(destination)
-
-
-@contextlib.contextmanager
-def atomic_file(destination: str | Path) -> Iterator[BinaryIO]:
-    """Write `destination` through a private temp file in the same folder, then rename it into place.
-
-    A reader or a second writer never sees a half-written file, and the last of two simultaneous writers simply
-    wins with identical content. Serves every cache file: converted weights, backbone features.
-    """
-    destination = Path(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), 0o644)  # mkstemp's 0600 would hide a shared cache from other users
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, destination)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def lite0_weights_path() -> Path:

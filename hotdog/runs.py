@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
+
+import psutil
+
+from hotdog import atomic
+from hotdog.locking import file_lock
 
 CONFIG, STATUS, METRICS = "config.json", "status.json", "metrics.jsonl"
 BEST_MODEL, LAST_MODEL, STOP, LOG, TENSORBOARD = "model.keras", "last.keras", "STOP", "log.txt", "tensorboard"
@@ -53,29 +56,15 @@ def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temp file and rename: a reader sees the old file or the new one, never half of one."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
-    try:
-        with open(temporary, "w") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:  # a full or read-only disk: leave no half file behind
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as handle:
+    with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=float) + "\n")
         handle.flush()
 
@@ -83,7 +72,7 @@ def append_jsonl(path: Path, record: dict) -> None:
 def read_jsonl(path: Path) -> list[dict]:
     """All complete lines; a half-written last line (a crash mid-write) is ignored."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError:
         return []
     records = []
@@ -96,17 +85,14 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether process `pid` is running; a zombie (exited, not yet reaped by its parent) counts as dead."""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is dead for our purposes
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
+    except psutil.AccessDenied:  # someone else's process: it exists
         return True
 
 
@@ -123,6 +109,26 @@ class Run:
     @property
     def config(self) -> dict:
         return read_json(self.path / CONFIG)
+
+    @property
+    def settings(self) -> dict:
+        """The settings the run trains with (model, epochs, batch size, image size, the dataset asked for...)."""
+        return self.config.get("settings", {})
+
+    @property
+    def dataset(self) -> dict:
+        """What the run recorded about its dataset when it started: path, counts per split, majority baseline..."""
+        return self.config.get("dataset", {})
+
+    @property
+    def dataset_path(self) -> Path:
+        """The dataset the run trains on: as found when it started, else as asked for."""
+        return Path(self.dataset.get("path") or self.settings.get("data", ""))
+
+    @property
+    def dataset_splits(self) -> list[str]:
+        """The splits of the run's dataset (train, validation, test), once the run has started."""
+        return list(self.dataset.get("counts", {}))
 
     @property
     def status(self) -> dict:
@@ -157,12 +163,17 @@ class Run:
         """Ask the training process to stop after its current batch; it keeps the best model."""
         (self.path / STOP).touch()
 
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop has been asked for since the run last started (`request_stop`, `python -m hotdog stop`)."""
+        return (self.path / STOP).exists()
+
     def update_status(self, **fields: Any) -> dict:
         """Merge `fields` into status.json; the lock keeps concurrent writers (the heartbeat thread, the app)
         from losing each other's fields."""
         with file_lock(self.path / STATUS_LOCK):
             status = {**read_json(self.path / STATUS), **fields}
-            write_json_atomic(self.path / STATUS, status)
+            atomic.write_json(self.path / STATUS, status)
         return status
 
 
@@ -200,17 +211,6 @@ def active_run(runs_dir: Path | None = None) -> Run | None:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on disk: it holds across processes and across threads of one process."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def start_lock(runs_dir: Path) -> Iterator[None]:
     """Serialise "is anything running? then start mine" across processes and sessions (a lock on disk)."""
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -226,7 +226,7 @@ def claim_run(runs_dir: Path, run_id: str, config: dict, pid: int | None = None)
             raise TrainingBusy(busy)
         path = runs_dir / run_id
         path.mkdir(parents=True)
-        write_json_atomic(path / CONFIG, config)
+        atomic.write_json(path / CONFIG, config)
         run = Run(path)
         run.update_status(state="starting", pid=pid or os.getpid(), created_at=now_iso(), heartbeat=time.time())
         return run

@@ -1,16 +1,17 @@
 """One training run: data -> model -> fit, with every event written to the run folder as it happens.
 
-`train()` runs in the current process (the CLI); `start_training_process()` is what the app calls: it claims the
-run folder under the server-wide lock and launches `python -m hotdog train` in its own process.
+`new_run()` claims a run folder under the server-wide lock; `train()` trains it in the current process;
+`train_and_report()` is the whole of a training process (the CLI, a spawned process, a child of the warm worker).
+Starting that process from the app is `hotdog.launch`'s job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hotdog import runs
+from hotdog import atomic, runs
 from hotdog.models import REGISTRY, get_spec
 
 HEARTBEAT_EVERY_S = 5.0
@@ -147,7 +148,7 @@ def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
 
         def save(self, name: str) -> None:
             if self.whole is None or self.whole is self.model:
-                _save_atomic(self.model, run.path / name)
+                _save_model(self.model, run.path / name)
             else:
                 self.pending[name] = self.model.get_weights()
 
@@ -157,7 +158,7 @@ def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
             trained = self.model.get_weights()
             for name, weights in self.pending.items():
                 self.model.set_weights(weights)
-                _save_atomic(self.whole, run.path / name)
+                _save_model(self.whole, run.path / name)
             self.model.set_weights(trained)
             self.pending.clear()
 
@@ -173,15 +174,10 @@ def _metrics_callbacks(run: runs.Run, stop: threading.Event, start_time: float):
     return MetricsLogger, Checkpoints, StopOnRequest
 
 
-def _save_atomic(model, path: Path) -> None:
-    """Save to a temp file and rename; a failed save (a full disk) leaves no partial file taking the space."""
-    temporary = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+def _save_model(model, path: Path) -> None:
+    """A failed save (a full disk) leaves the previous checkpoint in place and no partial file taking the space."""
+    with atomic.atomic_path(path) as temporary:
         model.save(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _heartbeat(run: runs.Run, done: threading.Event) -> None:
@@ -263,7 +259,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                            "majority_baseline": {s: data.majority_baseline(c) for s, c in counts.items()},
                            "duplicates_across_splits": len(duplicates), "duplicate_examples": duplicates[:5]},
                   versions=library_versions(), device=device)
-    runs.write_json_atomic(run.path / runs.CONFIG, record)
+    atomic.write_json(run.path / runs.CONFIG, record)
     for split, d in decoded.items():
         if len(set(d.labels.tolist())) < 2:
             raise data.DataError(f"the {split} split has readable photos of only one class; both are needed")
@@ -342,9 +338,7 @@ def _what_to_fit(config: TrainConfig, model, decoded: dict, photos: dict, run: r
 def _drop_events_after(run: runs.Run, epoch: int) -> None:
     """Keep the metrics history up to the last completed epoch: the interrupted epoch is trained again."""
     kept = [event for event in run.metrics() if event.get("epoch", 0) <= epoch]
-    temporary = run.path / f".{runs.METRICS}.tmp"
-    temporary.write_text("".join(json.dumps(event) + "\n" for event in kept))
-    os.replace(temporary, run.path / runs.METRICS)
+    atomic.write_text(run.path / runs.METRICS, "".join(json.dumps(event) + "\n" for event in kept))
 
 
 def _class_weights(labels) -> dict[int, float]:
@@ -353,40 +347,6 @@ def _class_weights(labels) -> dict[int, float]:
     positives = float(labels.sum())
     counts = {0: total - positives, 1: positives}
     return {label: total / (2 * count) for label, count in counts.items() if count}
-
-
-# ---------------------------------------------------------------------------------------------- from the app
-
-
-def start_training_process(config: TrainConfig, runs_dir: Path | None = None) -> runs.Run:
-    """Claim a run folder (refused while another training runs) and train it in a separate process.
-
-    The process outlives the page that started it; everything it learns goes to the run folder.
-    """
-    run = new_run(config, runs_dir)
-    _spawn(run)
-    return run
-
-
-def resume_training_process(run: runs.Run) -> runs.Run:
-    """Continue a stopped or failed run from its last completed epoch, in its own process."""
-    runs.reclaim_run(run)
-    _spawn(run)
-    return run
-
-
-def _spawn(run: runs.Run) -> None:
-    """Hand the run to the warm worker (TensorFlow already imported), else start `python -m hotdog train`."""
-    from hotdog import worker
-
-    if worker.submit(run) is not None:
-        return
-    log = open(run.path / runs.LOG, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "hotdog", "train", "--run-dir", str(run.path)], stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True,
-                               cwd=Path(__file__).resolve().parent.parent)
-    log.close()
-    run.update_status(pid=process.pid)
 
 
 def run_summary(run: runs.Run) -> dict[str, Any]:
@@ -399,3 +359,38 @@ def run_summary(run: runs.Run) -> dict[str, Any]:
             "loss": last.get("loss"), "accuracy": last.get("accuracy"), "val_loss": last.get("val_loss"),
             "val_accuracy": last.get("val_accuracy"), "validation": status.get("validation", {}),
             "model": str(run.model_path) if run.has_model() else None}
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """`run_summary` as the console shows it."""
+    text = f"{summary['state']}: {summary['epochs']} epochs, run folder {summary['run']}"
+    validation = summary["validation"]
+    if validation:
+        text += (f"\nbest model (epoch {summary['best_epoch']}) on validation: accuracy {validation['accuracy']:.3f}, "
+                 f"balanced accuracy {validation['balanced_accuracy']:.3f}, "
+                 f"always-nohotdog/hotdog baseline {validation['majority_baseline']:.3f}")
+    return text
+
+
+def configure_console() -> None:
+    """How a process that trains or predicts talks: no TensorFlow C++ chatter, one line per warning."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+def train_and_report(run: runs.Run, json_output: bool = False) -> int:
+    """A training process from start to end: train the claimed run here, print how it ended, return the exit status.
+
+    Args:
+        run: a run folder claimed by `new_run`, `runs.reclaim_run` or the app.
+        json_output: no progress bar, and the summary as one JSON line (for scripts).
+
+    Returns:
+        0 when the run completed or was stopped (its best model is kept), 1 otherwise.
+    """
+    configure_console()
+    print(f"run folder: {run.path}", file=sys.stderr)
+    train(run, verbose=0 if json_output else (1 if sys.stdout.isatty() else 2))
+    summary = run_summary(run)
+    print(json.dumps(summary, default=str) if json_output else f"\n{summary_text(summary)}", flush=True)
+    return 0 if summary["state"] in ("completed", "stopped") else 1

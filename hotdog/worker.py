@@ -1,23 +1,25 @@
-"""A warm training worker: TensorFlow already imported, so a run started from the app shows its first batch in
-about two seconds instead of paying ~8 s of `import tensorflow` first.
+"""A warm training worker (Linux): TensorFlow already imported, so a run started from the app shows its first batch
+seconds sooner than a fresh process that has to `import tensorflow` first (figures in docs/BENCHMARKS.md).
 
 The app calls `ensure_running(runs_dir)` when it starts. The worker (`python -m hotdog.worker --runs-dir DIR`)
 imports TensorFlow, Keras and the training code, without initialising TensorFlow's runtime (no device, thread
 pool or tensor is created, so forking stays safe), then listens on `DIR/.worker.sock`. For each claimed run
-folder it forks a child that becomes exactly what `python -m hotdog train --run-dir RUN` would be: its own
-session, the app's environment, the repository as working folder, output into the run's log.txt. The child
-trains that one run and exits; nothing it creates ever returns to the worker, so runs share no state. The run
-folder contract is unchanged: status.json holds the child's pid before the child starts, and the heartbeat,
-STOP file and SIGTERM work as for a spawned process.
+folder it forks a child that becomes what `python -m hotdog train --run-dir RUN` would be: its own session, the
+app's environment, the repository as working folder, output into the run's log.txt, `training.train_and_report`
+as its whole life. The child trains that one run and exits; nothing it creates ever returns to the worker, so runs
+share no state. The run folder contract is unchanged: status.json holds the child's pid before the child starts,
+and the heartbeat, STOP file and SIGTERM work as for a spawned process.
 
-`submit(run)` answers None whenever no worker can take the run (none started yet, still importing, code changed
-since it started, too long a socket path...); `hotdog.training` then spawns a fresh process as before.
+Only Linux forks a process that has imported TensorFlow safely (macOS's system frameworks do not survive a fork;
+Windows has none), and `HOTDOG_NO_FORK=1` turns the worker off on Linux too: there `available()` is False and
+`ensure_running` starts nothing. `submit(run)` answers None whenever no worker can take the run (not available,
+none started yet, still importing, code changed since it started, too long a socket path...); `hotdog.launch` then
+spawns a fresh process.
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import select
@@ -29,16 +31,26 @@ import traceback
 from pathlib import Path
 
 from hotdog import runs
+from hotdog.locking import try_lock
+from hotdog.paths import REPO_DIR
 
 SOCKET_NAME, LOCK_NAME, LOG_NAME = ".worker.sock", ".worker.lock", ".worker.log"
 PACKAGE = Path(__file__).resolve().parent
-REPO = PACKAGE.parent
-#: Unix socket paths longer than this cannot be bound (108 bytes with the terminating NUL on Linux).
-MAX_SOCKET_PATH = 107
+#: Set to 1 to never fork training processes (every run is then spawned as a fresh process).
+NO_FORK_ENV = "HOTDOG_NO_FORK"
+#: Unix socket paths longer than this cannot be bound (with the terminating NUL: 108 bytes on Linux, 104 on
+#: macOS and the BSDs).
+MAX_SOCKET_PATH = 107 if sys.platform.startswith("linux") else 103
 #: Seconds between checks that the app is still there and for finished children to reap.
 TICK_S = 1.0
 #: How long `submit` waits for the worker's answer (forking takes milliseconds).
 ANSWER_TIMEOUT_S = 30.0
+
+
+def available() -> bool:
+    """Whether this system may fork training processes from a warm worker: Linux, unless HOTDOG_NO_FORK is set."""
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "AF_UNIX")
+            and os.environ.get(NO_FORK_ENV, "").strip().lower() in ("", "0", "false", "no"))
 
 
 def socket_path(runs_dir: Path) -> Path:
@@ -56,7 +68,7 @@ def _code_signature() -> list:
 def _ask(runs_dir: Path, request: dict, timeout: float = ANSWER_TIMEOUT_S) -> dict | None:
     """Send one request and return the worker's answer, or None when no worker answers."""
     path = socket_path(runs_dir)
-    if len(str(path)) > MAX_SOCKET_PATH:
+    if not available() or len(str(path)) > MAX_SOCKET_PATH:
         return None
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
@@ -74,17 +86,18 @@ def ping(runs_dir: Path) -> dict | None:
 
 
 def ensure_running(runs_dir: Path | None = None) -> None:
-    """Start the warm worker for `runs_dir` unless one already answers; returns at once (it warms up alone).
+    """Start the warm worker for `runs_dir` unless one already answers or none is `available()`; returns at once
+    (it warms up alone).
 
     Safe to call on every page run: a second worker started by a race finds the lock taken and quits.
     """
     runs_dir = Path(runs_dir or runs.default_runs_dir()).resolve()
-    if len(str(socket_path(runs_dir))) > MAX_SOCKET_PATH or ping(runs_dir) is not None:
+    if not available() or len(str(socket_path(runs_dir))) > MAX_SOCKET_PATH or ping(runs_dir) is not None:
         return
     runs_dir.mkdir(parents=True, exist_ok=True)
     with open(runs_dir / LOG_NAME, "ab") as log:
         subprocess.Popen([sys.executable, "-m", "hotdog.worker", "--runs-dir", str(runs_dir)], stdout=log,
-                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO)
+                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO_DIR)
 
 
 def submit(run: runs.Run) -> int | None:
@@ -109,10 +122,8 @@ def serve(runs_dir: Path, app_pid: int | None = None) -> None:
     runs_dir = Path(runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     app_pid = app_pid or os.getppid()
-    lock = open(runs_dir / LOCK_NAME, "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    lock = try_lock(runs_dir / LOCK_NAME)
+    if lock is None:
         return  # another worker serves this folder
     signature = _code_signature()
     _import_training_code()
@@ -130,25 +141,25 @@ def serve(runs_dir: Path, app_pid: int | None = None) -> None:
             if select.select([listener], [], [], TICK_S)[0]:
                 connection, _ = listener.accept()
                 with connection:
-                    _answer(connection, runs_dir, signature, (listener, lock))
+                    _answer(connection, runs_dir, signature, (listener,))
             code_changed = _code_signature() != signature
     finally:
         listener.close()
         path.unlink(missing_ok=True)
     if code_changed:
         print("the library changed on disk: starting afresh", flush=True)
-        lock.close()
+        lock.release()
         os.execv(sys.executable, [sys.executable, "-m", "hotdog.worker", "--runs-dir", str(runs_dir),
                                   "--app-pid", str(app_pid)])
 
 
 def _import_training_code() -> None:
-    """Everything `python -m hotdog train` imports, so a child only has to build its model and train."""
+    """Everything a training process imports, so a child only has to build its model and train."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras  # noqa: F401
     import tensorflow  # noqa: F401
 
-    from hotdog import cli, data, devices, evaluate, models, training, transfer  # noqa: F401
+    from hotdog import data, devices, evaluate, models, training, transfer  # noqa: F401
 
 
 def _reap_children() -> None:
@@ -222,7 +233,7 @@ def _become_training_process(run: runs.Run, environment: dict) -> None:
         for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.chdir(REPO)
+        os.chdir(REPO_DIR)
         os.environ.clear()
         os.environ.update(environment)
         log = os.open(run.path / runs.LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -231,9 +242,9 @@ def _become_training_process(run: runs.Run, environment: dict) -> None:
             os.dup2(source, target)
         os.close(log)
         os.close(null)
-        from hotdog import cli
+        from hotdog import training
 
-        code = cli.main(["train", "--run-dir", str(run.path)])
+        code = training.train_and_report(run)
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else 1
     except BaseException:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from hotdog import archives, data, demo_data, download, images, paths, runs
+from hotdog import archives, atomic, data, demo_data, download, images, paths, runs
 from hotdog.models import REGISTRY
 
 WORKSPACE_FILE = "workspace.json"
@@ -45,8 +45,8 @@ def use_dataset(root: str | Path) -> Path:
     """Make `root` the dataset in use for everyone, once it reads as a dataset (DataError otherwise)."""
     chosen = data.load_dataset(root).root.resolve()
     workspace_file().parent.mkdir(parents=True, exist_ok=True)
-    runs.write_json_atomic(workspace_file(), {**runs.read_json(workspace_file()), "dataset": str(chosen),
-                                              "chosen_at": runs.now_iso()})
+    atomic.write_json(workspace_file(), {**runs.read_json(workspace_file()), "dataset": str(chosen),
+                                         "chosen_at": runs.now_iso()})
     return chosen
 
 

@@ -6,16 +6,22 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from PIL import Image, ImageDraw
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data" / "food101-hotdog"
+from bench.common import REPO, SHARED_DATA, free_port  # noqa: F401 (free_port: for the tests)
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(),
     reason=f"real photos not found at {SHARED_DATA} (../shared/data ships with the team checkout, not with a clone)")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--refresh-screenshots", action="store_true",
+                     help="save the browser test's screenshots into docs/screenshots/ (default: a temporary folder)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,6 +42,15 @@ def run_cli(*args: str, check: bool = True, timeout: float = 600, env: dict | No
     if check and result.returncode != 0:
         raise AssertionError(f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
     return result
+
+
+def in_threads(target: Callable[[int], None], count: int, timeout: float | None = None) -> None:
+    """Run `target(0)` ... `target(count - 1)` on threads of their own, all at once, and wait for every one."""
+    threads = [threading.Thread(target=target, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
 
 
 def last_json(output: str) -> dict:

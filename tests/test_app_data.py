@@ -8,7 +8,6 @@ import hashlib
 import io
 import json
 import shutil
-import socket
 import threading
 import zipfile
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +18,7 @@ import pytest
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, make_dataset
+from conftest import REPO, free_port, make_dataset
 from hotdog import workspace
 
 PAGE = str(REPO / "app_pages" / "data.py")
@@ -138,8 +137,6 @@ def test_download_checks_the_checksum_and_says_when_offline(data_dir, dataset_se
     assert "is not the expected one" in at.error[0].value and workspace.current_dataset() != data_dir / "hotdog"
     download(at, url, sha1)
     assert not at.error and workspace.current_dataset() == (data_dir / "hotdog" / "hotdog").resolve()
-    with socket.socket() as probe:  # a port nobody listens on: what an offline classroom sees
-        probe.bind(("127.0.0.1", 0))
-        closed = probe.getsockname()[1]
+    closed = free_port()  # nobody listens there: what an offline classroom sees
     download(at, f"http://127.0.0.1:{closed}/hotdog.zip", sha1)
     assert "you seem to be offline" in at.error[0].value

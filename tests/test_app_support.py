@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_dataset
-from hotdog import archives, charts, data, devices, evaluate, monitor, runs, workspace
+from hotdog import archives, atomic, charts, data, devices, evaluate, monitor, runs, workspace
 
 
 @pytest.fixture
@@ -131,7 +131,7 @@ def test_model_choices_put_the_latest_completed_run_first(tmp_path):
         """Listing reads only the folder's files, so a placeholder model file is enough here."""
         run = runs.Run(tmp_path / run_id)
         run.path.mkdir()
-        runs.write_json_atomic(run.path / runs.CONFIG, {"settings": {"model": "seed"}})
+        atomic.write_json(run.path / runs.CONFIG, {"settings": {"model": "seed"}})
         run.update_status(state=state, best_val_accuracy=0.9)
         run.model_path.write_bytes(b"model")
         return run

@@ -2,7 +2,8 @@
 
 A fresh server draws the demo data on Home, trains a short run on Train (the charts must appear, then
 "completed"), gives a verdict for an uploaded photo on Predict, and scores the run on Evaluate. Each page is saved
-to docs/screenshots/ for the README. Never downloads a browser: without /usr/bin/chromium the test skips.
+as a screenshot: into a temporary folder, or into docs/screenshots/ for the README with `--refresh-screenshots`.
+Never downloads a browser: without /usr/bin/chromium the test skips.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,12 +23,11 @@ from typing import Iterator
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
-SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1400, "height": 1100}
 #: Milliseconds: drawing the demo data and a first training on a busy 2-core machine can take a while.
 SLOW_MS = 240_000
@@ -39,12 +38,6 @@ pytestmark = [
                                                      f"(apt-get install chromium) to run the real-browser test"),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright (Python) is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -109,10 +102,18 @@ def page(app: App) -> Iterator["sync_api.Page"]:
         browser.close()
 
 
-def screenshot(page, name: str) -> None:
+@pytest.fixture(scope="module")
+def screenshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots/ with --refresh-screenshots, else a temporary folder: a test run never changes the tree."""
+    if request.config.getoption("--refresh-screenshots"):
+        return REPO / "docs" / "screenshots"
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def screenshot(page, folder: Path, name: str) -> None:
     page.wait_for_timeout(800)  # let charts finish drawing
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"))
 
 
 def open_page(page, title: str) -> None:
@@ -128,16 +129,16 @@ def set_number(page, key: str, value: int) -> None:
     page.wait_for_timeout(500)
 
 
-def test_train_then_predict_in_a_real_browser(app, page, record_property):
+def test_train_then_predict_in_a_real_browser(app, page, screenshots, record_property):
     page.goto(app.url)
     page.get_by_text("Dataset in use", exact=True).wait_for(timeout=SLOW_MS)
     page.get_by_text("The dataset in use is the built-in demo data: synthetic drawings").wait_for()
-    screenshot(page, "home")
+    screenshot(page, screenshots, "home")
 
     open_page(page, "Data")
     page.locator("[data-testid=stVegaLiteChart]").first.wait_for(timeout=SLOW_MS)
     page.get_by_text("Sample photos").wait_for()
-    screenshot(page, "data")
+    screenshot(page, screenshots, "data")
 
     open_page(page, "Train")
     page.get_by_role("combobox", name="Model").click()
@@ -150,10 +151,10 @@ def test_train_then_predict_in_a_real_browser(app, page, record_property):
     first_chart_s = time.time() - started
     record_property("start_to_first_chart_s", round(first_chart_s, 1))
     print(f"\nStart -> first chart point in the browser: {first_chart_s:.1f} s")
-    screenshot(page, "train-live")
+    screenshot(page, screenshots, "train-live")
     page.get_by_text("Training completed").wait_for(timeout=SLOW_MS)
     sync_api.expect(page.locator("[data-testid=stVegaLiteChart]")).to_have_count(4)  # loss, accuracy x batch, epoch
-    screenshot(page, "train")
+    screenshot(page, screenshots, "train")
 
     open_page(page, "Predict")
     test_photos = app.folder / "data" / "demo" / "test"
@@ -173,10 +174,10 @@ def test_train_then_predict_in_a_real_browser(app, page, record_property):
         verdicts.all_inner_texts()
     assert rows[2]["error"].startswith("not an image")
     page.locator("h1").first.scroll_into_view_if_needed()
-    screenshot(page, "predict")
+    screenshot(page, screenshots, "predict")
 
     open_page(page, "Evaluate")
     page.get_by_role("button", name="Score the test photos").click()
     page.get_by_text("Mistakes at threshold 0.50").wait_for(timeout=SLOW_MS)
     sync_api.expect(page.locator("[data-testid=stVegaLiteChart]")).to_have_count(3)  # confusion, ROC, PR
-    screenshot(page, "evaluate")
+    screenshot(page, screenshots, "evaluate")

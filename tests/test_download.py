@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import threading
 import time
 import zipfile
@@ -15,6 +14,7 @@ from typing import Iterator
 import pytest
 from PIL import Image
 
+from conftest import free_port
 from hotdog import download
 from hotdog.download import DownloadError, download_dataset
 
@@ -108,9 +108,7 @@ def test_stalled_download_times_out_and_leaves_nothing(server: str, tmp_path: Pa
 
 
 def test_refused_connection_says_offline(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens there
     with pytest.raises(DownloadError, match=f"Could not reach 127.0.0.1 .*{OFFLINE}"):
         download_dataset(f"http://127.0.0.1:{port}/hotdog.zip", data_root=tmp_path, timeout=5)
     assert list(tmp_path.iterdir()) == []

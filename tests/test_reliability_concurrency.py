@@ -6,15 +6,16 @@ import contextlib
 import json
 import multiprocessing
 import os
-import signal
 import threading
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 import hostile
-from hotdog import charts, runs, training
+from conftest import in_threads
+from hotdog import charts, launch, runs, training
 from hotdog.predict import Classifier
 from test_training import wait_for
 
@@ -27,7 +28,7 @@ def press_start(barrier, answers, data: str, runs_dir: str) -> None:
     config = training.TrainConfig(data=data, model="seed", epochs=200, batch_size=4, image_size=32)
     barrier.wait()
     try:
-        run = training.start_training_process(config, Path(runs_dir))
+        run = launch.start_training_process(config, Path(runs_dir))
         answers.put(("started", run.id, ""))
     except runs.TrainingBusy as busy:
         answers.put(("busy", busy.run.id, str(busy)))
@@ -52,7 +53,7 @@ def test_start_pressed_in_several_processes_at_once_starts_exactly_one_run(tiny_
         assert [run.id for run in runs.list_runs(tmp_path)] == [started]
     finally:
         run = runs.find_run(started, tmp_path)
-        os.kill(run.status["pid"], signal.SIGKILL)
+        psutil.Process(run.status["pid"]).kill()
         wait_for(lambda: not runs.pid_alive(run.status["pid"]), timeout=30, what="the run to end")
 
 
@@ -70,11 +71,7 @@ def test_twenty_threads_sharing_one_classifier_all_get_the_single_threaded_answe
         except Exception as error:  # noqa: BLE001 - any exception is the failure this test looks for
             failures.append(repr(error))
 
-    threads = [threading.Thread(target=ask, args=(index,)) for index in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    in_threads(ask, 20, timeout=60)
 
     assert not failures and len(answers) == 20
     for index, verdicts in answers.items():
@@ -97,11 +94,7 @@ def test_status_updates_from_many_threads_lose_no_field(tmp_path):
         except OSError as error:
             failures.append(repr(error))
 
-    threads = [threading.Thread(target=update, args=(writer,)) for writer in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(update, 8)
     assert not failures
     assert runs.read_json(tmp_path / runs.STATUS) == {f"writer{writer}": 24 for writer in range(8)}
     assert sorted(path.name for path in tmp_path.iterdir()) == [runs.STATUS_LOCK, runs.STATUS]
@@ -135,7 +128,7 @@ def watch(run: runs.Run, done: threading.Event, seen: list, failures: list) -> N
 
 
 def test_readers_of_a_live_run_see_whole_files_and_the_same_growing_metrics(tiny_dataset, tmp_path):
-    run = training.start_training_process(training.TrainConfig(
+    run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=3, batch_size=2, image_size=32), tmp_path)
     wait_for(lambda: (run.path / runs.METRICS).exists(), what="the first metrics")
     done, failures = threading.Event(), []

@@ -22,9 +22,9 @@ from typing import Iterator
 import pytest
 
 from conftest import REPO, last_json, run_cli
-from hotdog import runs, training
+from hotdog import launch, runs, training
 from test_training import events, wait_for
-from test_worker import parent_pid
+from test_worker import needs_worker, parent_pid
 
 pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
 
@@ -44,8 +44,8 @@ def _mount(*args: str) -> None:
 @contextlib.contextmanager
 def small_disk(path: Path, size_kb: int) -> Iterator[Path]:
     """A real filesystem of `size_kb` (a tmpfs) at `path`, unmounted afterwards."""
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a small tmpfs needs root")
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root on Linux")
     path.mkdir()
     _mount("-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path))
     try:
@@ -57,6 +57,8 @@ def small_disk(path: Path, size_kb: int) -> Iterator[Path]:
 @contextlib.contextmanager
 def read_only(folder: Path) -> Iterator[str]:
     """Make `folder` read-only for real; yields the reason writes will give."""
+    if os.name == "nt":
+        pytest.skip("Windows ignores read-only permissions on folders")
     if os.geteuid() == 0:  # root ignores permissions: bind-mount the folder onto itself, read-only
         if not shutil.which("mount"):
             pytest.skip("no mount command to make a read-only folder as root")
@@ -125,7 +127,7 @@ def test_read_only_runs_folder_refuses_a_new_run_with_that_message_and_keeps_ear
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("error: ")
         assert reason in result.stderr and str(runs_dir) in result.stderr
         with pytest.raises(OSError, match=reason):  # the Train page's door
-            training.start_training_process(training.TrainConfig(
+            launch.start_training_process(training.TrainConfig(
                 data=str(tiny_dataset), model="seed", epochs=1, image_size=32), runs_dir)
         listing = [json.loads(line) for line in run_cli("runs", "--runs-dir", runs_dir, "--json").stdout.splitlines()]
         assert [row["state"] for row in listing] == ["completed"]  # reading still works
@@ -164,20 +166,22 @@ def test_a_model_carrying_code_planted_in_a_run_folder_is_refused_and_nothing_ru
 
 APP = """
 import sys, time
-from hotdog import training, worker
+from hotdog import launch, training, worker
 data, runs_dir, warm = sys.argv[1:]
 if warm == "warm":  # what streamlit_app.py does on start
     worker.ensure_running(runs_dir)
     while worker.ping(runs_dir) is None:
         time.sleep(0.2)
-run = training.start_training_process(training.TrainConfig(
+run = launch.start_training_process(training.TrainConfig(
     data=data, model="seed", epochs=2, batch_size=8, image_size=32), runs_dir)
 print(run.path, flush=True)
 time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("warm", ["cold", "warm"], ids=["spawned-process", "warm-worker"])
+@pytest.mark.parametrize("warm", ["cold", pytest.param("warm", marks=needs_worker)],
+                         ids=["spawned-process", "warm-worker"])
+@pytest.mark.skipif(os.name == "nt", reason="kills a process group and reads sessions (Unix)")
 def test_killing_the_app_that_started_a_run_leaves_the_run_going_to_the_end(tiny_dataset, tmp_path, warm):
     app = subprocess.Popen([sys.executable, "-c", APP, str(tiny_dataset), str(tmp_path), warm],
                            stdout=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)

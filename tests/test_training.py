@@ -8,11 +8,11 @@ import signal
 import time
 from pathlib import Path
 
-import numpy as np
+import psutil
 import pytest
 
 from conftest import last_json, make_dataset, run_cli
-from hotdog import runs, training
+from hotdog import launch, runs, training
 
 
 def wait_for(predicate, timeout: float = 180, what: str = "condition"):
@@ -45,6 +45,9 @@ def test_cli_run_leaves_a_complete_record(trained_run, demo_dataset):
     assert config["settings"]["model"] == "seed" and config["settings"]["epochs"] == 2
     assert config["dataset"]["path"] == str(demo_dataset.resolve()) and len(config["dataset"]["fingerprint"]) == 64
     assert config["dataset"]["counts"]["train"]["hotdog"] > 0 and config["versions"]["tensorflow"]
+    run = runs.Run(trained_run)
+    assert run.settings == config["settings"] and run.dataset_path == demo_dataset.resolve()
+    assert run.dataset_splits == list(config["dataset"]["counts"]) and "test" in run.dataset_splits
     assert (trained_run / runs.BEST_MODEL).stat().st_size > 1_000_000
     assert any((trained_run / runs.TENSORBOARD).rglob("events.out.tfevents*"))
 
@@ -56,17 +59,20 @@ def test_trained_model_reloads_and_learns_the_demo_data(trained_run, demo_datase
 
 
 def test_stop_file_ends_the_run_and_keeps_the_best_model(tiny_dataset, tmp_path):
-    run = training.start_training_process(training.TrainConfig(
+    run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=200, batch_size=4, image_size=48), tmp_path)
     wait_for(lambda: events(run.path, "epoch"), what="first epoch")
+    assert not run.stop_requested
     run.request_stop()
+    assert run.stop_requested
     wait_for(lambda: run.state == "stopped", what="stopped state")
     assert run.has_model() and len(events(run.path, "epoch")) < 200
     assert not runs.pid_alive(run.status["pid"]) or wait_for(lambda: not runs.pid_alive(run.status["pid"]), 30)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM between processes; the STOP file stops runs")
 def test_sigterm_stops_after_the_current_batch(tiny_dataset, tmp_path):
-    run = training.start_training_process(training.TrainConfig(
+    run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=200, batch_size=4, image_size=48), tmp_path)
     wait_for(lambda: events(run.path, "epoch"), what="first epoch")
     os.kill(run.status["pid"], signal.SIGTERM)
@@ -76,10 +82,10 @@ def test_sigterm_stops_after_the_current_batch(tiny_dataset, tmp_path):
 
 def test_second_start_is_refused_while_one_runs(tiny_dataset, tmp_path):
     config = training.TrainConfig(data=str(tiny_dataset), model="seed", epochs=200, batch_size=4, image_size=48)
-    first = training.start_training_process(config, tmp_path)
+    first = launch.start_training_process(config, tmp_path)
     try:
         with pytest.raises(runs.TrainingBusy, match=first.id):
-            training.start_training_process(config, tmp_path)
+            launch.start_training_process(config, tmp_path)
         refused = run_cli("train", "--data", tiny_dataset, "--model", "seed", "--runs-dir", tmp_path, check=False)
         assert refused.returncode == 2 and first.id in refused.stderr
     finally:
@@ -89,10 +95,10 @@ def test_second_start_is_refused_while_one_runs(tiny_dataset, tmp_path):
 
 
 def test_killed_run_shows_failed_and_resumes_with_its_history(tiny_dataset, tmp_path):
-    run = training.start_training_process(training.TrainConfig(
+    run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=4, batch_size=2, image_size=48), tmp_path)
     wait_for(lambda: run.status.get("epochs_completed", 0) >= 1, what="a checkpointed epoch")
-    os.kill(run.status["pid"], signal.SIGKILL)
+    psutil.Process(run.status["pid"]).kill()
     wait_for(lambda: run.state == "failed", timeout=30, what="failed state")
     assert "died" in run.status["error"] and (run.path / runs.LAST_MODEL).exists()
     done = run.status["epochs_completed"]

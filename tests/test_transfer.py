@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import socket
 import threading
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED_DATA, last_json, needs_shared_data, run_cli
+from conftest import SHARED_DATA, free_port, last_json, needs_shared_data, run_cli
 from hotdog import data, models, pretrained, training, transfer
 from hotdog.evaluate import binary_metrics, evaluate
 from hotdog.predict import Classifier
@@ -112,12 +111,6 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.parametrize("server", ["answers 404", "refuses"])
 def test_keras_applications_offline_names_the_offline_model(server: str, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch):
@@ -126,7 +119,7 @@ def test_keras_applications_offline_names_the_offline_model(server: str, tmp_pat
 
     monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path))  # no weights already downloaded to find
     if server == "refuses":
-        port = _closed_port()
+        port = free_port()
     else:
         httpd = http.server.HTTPServer(("127.0.0.1", 0), _NotFound)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()

@@ -15,10 +15,12 @@ import pytest
 
 from bench.common import parent_pid
 from conftest import REPO, last_json, run_cli
-from hotdog import runs, training, worker
+from hotdog import launch, runs, training, worker
 from test_training import events, wait_for
 
 APP = "import sys, time; from hotdog import worker; worker.ensure_running(sys.argv[1]); time.sleep(600)"
+needs_worker = pytest.mark.skipif(not worker.available(),
+                                  reason="the warm worker forks only on Linux, and not with HOTDOG_NO_FORK set")
 
 
 def snapshot(folder: Path) -> Path:
@@ -52,11 +54,12 @@ def losses(run_dir: Path) -> list[float]:
     return [event["loss"] for event in events(run_dir, "batch")]
 
 
+@needs_worker
 def test_worker_runs_are_forked_isolated_and_match_a_fresh_process(warm, tiny_dataset, tmp_path):
     runs_dir, worker_pid = warm
     forked = []
     for _ in range(2):
-        run = training.start_training_process(config(tiny_dataset, 1), runs_dir)
+        run = launch.start_training_process(config(tiny_dataset, 1), runs_dir)
         pid = run.status["pid"]
         assert parent_pid(pid) == worker_pid and pid != os.getpid()
         wait_for(lambda: run.state == "completed", what="the worker's run to complete")
@@ -71,15 +74,17 @@ def test_worker_runs_are_forked_isolated_and_match_a_fresh_process(warm, tiny_da
     assert first.has_model() and "run folder:" in (first.path / runs.LOG).read_text()
 
 
+@needs_worker
 def test_sigterm_stops_a_worker_run_after_the_current_batch(warm, tiny_dataset):
     runs_dir, _ = warm
-    run = training.start_training_process(config(tiny_dataset, 200), runs_dir)
+    run = launch.start_training_process(config(tiny_dataset, 200), runs_dir)
     wait_for(lambda: events(run.path, "epoch"), what="first epoch")
     os.kill(run.status["pid"], signal.SIGTERM)
     wait_for(lambda: run.state == "stopped", what="stopped state")
     assert run.has_model()
 
 
+@needs_worker
 def test_worker_refuses_a_run_that_is_not_waiting_to_start(warm, tmp_path):
     runs_dir, _ = warm
     run = runs.claim_run(runs_dir, "not-waiting", {"settings": {}})
@@ -101,6 +106,7 @@ def test_without_a_worker_submit_declines_at_once(tmp_path):
     assert worker.submit(run) is None and time.perf_counter() - started < 1
 
 
+@needs_worker
 def test_worker_restarts_on_code_changes_and_quits_with_the_app(tmp_path):
     copy = snapshot(tmp_path / "code")
     runs_dir = tmp_path / "runs"
