@@ -93,6 +93,21 @@ def epoch_rules(marks: Sequence[tuple[int, str]]) -> list[alt.Chart]:
     return [rule, label]
 
 
+def comparison_chart(curves: list[dict], metric: str) -> alt.TopLevelMixin:
+    """Validation loss or accuracy per epoch, one line per run (rows of `compare.validation_curves`)."""
+    frame = pd.DataFrame([row for row in curves if row["metric"] == metric], columns=["run", "epoch", "metric",
+                                                                                       "value"])
+    accuracy = metric == "accuracy"
+    lines = alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
+        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("value:Q", title=f"validation {metric}", scale=alt.Scale(domain=[0, 1]) if accuracy else
+                alt.Scale(zero=False), axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
+        color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=600, columns=1)),
+        tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", title=metric, format=".3f")])
+    return projector(lines.properties(title=f"Validation {METRIC_TITLES[metric].lower()}, per epoch",
+                                      height=CHART_HEIGHT))
+
+
 # ---------------------------------------------------------------------------------------------- data
 
 

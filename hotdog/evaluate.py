@@ -81,8 +81,24 @@ def pr_curve(y_true: np.ndarray, p_hotdog: np.ndarray) -> dict[str, list[float]]
     return {"precision": precision.tolist(), "recall": recall.tolist(), "threshold": thresholds.tolist()}
 
 
+EVALUATION_FILES = "evaluation-*.json"
+
+
 def predictions_path(run_dir: Path, split: str) -> Path:
     return Path(run_dir) / f"predictions-{split}.csv"
+
+
+def evaluation_path(run_dir: Path, split: str) -> Path:
+    return Path(run_dir) / EVALUATION_FILES.replace("*", split)
+
+
+def saved_evaluations(run_dir: Path) -> list[dict]:
+    """Every evaluation a run has kept (what `evaluate` returned, with its "data" folder and "split"), by file name;
+    a damaged file is skipped."""
+    from hotdog.runs import read_json
+
+    found = [read_json(path) for path in sorted(Path(run_dir).glob(EVALUATION_FILES))]
+    return [result for result in found if result.get("split") and result.get("n")]
 
 
 def evaluate(model: str | Path, data_dir: str | Path, split: str = "test", threshold: float = 0.5,
@@ -109,7 +125,7 @@ def evaluate(model: str | Path, data_dir: str | Path, split: str = "test", thres
               "unreadable": [{"path": v.source, "reason": v.error} for v in verdicts if v.error]}
     if run_dir is not None:
         write_predictions(predictions_path(run_dir, split), scored)
-        atomic.write_json(run_dir / f"evaluation-{split}.json", result)
+        atomic.write_json(evaluation_path(run_dir, split), result)
     return result
 
 

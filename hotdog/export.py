@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 
-from hotdog import data, images, runs
-from hotdog.pretrained import atomic_file
+from hotdog import atomic, data, images, runs
+from hotdog.locking import file_lock
 
 
 
@@ -108,11 +108,9 @@ def _alternate(first: list, second: list):
 
 def run_dataset(run: runs.Run) -> tuple[Path, int]:
     """The dataset a run trained on and the seed that split it (its validation photos are the same ones)."""
-    config = run.config
-    root = config.get("dataset", {}).get("path") or config.get("settings", {}).get("data")
-    if not root or not Path(root).is_dir():
-        raise ExportError(f"the training photos of {run.id} are not at {root} any more")
-    return Path(root), int(config.get("settings", {}).get("seed", 0))
+    if not run.dataset_path.is_dir():
+        raise ExportError(f"the training photos of {run.id} are not at {run.dataset_path} any more")
+    return run.dataset_path, int(run.settings.get("seed", 0))
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -129,17 +127,16 @@ def export_model(model, fmt: str, out: str | Path, representative: np.ndarray | 
     if fmt == "tflite-int8" and (representative is None or not len(representative)):
         raise ExportError("an int8 export needs representative photos from the training set")
     model = _for_inference(model)
-    with tempfile.TemporaryDirectory(prefix="hotdog-export-") as folder:
+    with tempfile.TemporaryDirectory(prefix="hotdog-export-") as folder, atomic.atomic_path(out) as target:
         if fmt == "keras":
-            content = Path(folder) / "model.keras"
-            model.save(content)
+            model.save(target)
         else:
             saved_model = Path(folder) / out.stem.removesuffix("-savedmodel")
             model.export(str(saved_model), format="tf_saved_model", verbose=False)
-            content = (_zip_folder(saved_model, Path(folder) / "model.zip") if fmt == "savedmodel"
-                       else _write(Path(folder) / "model.tflite", _tflite(saved_model, representative)))
-        with atomic_file(out) as file, open(content, "rb") as source:
-            shutil.copyfileobj(source, file)
+            if fmt == "savedmodel":
+                _zip_folder(saved_model, target)
+            else:
+                target.write_bytes(_tflite(saved_model, representative))
     return out
 
 
@@ -152,17 +149,11 @@ def _for_inference(model):
     return copy
 
 
-def _write(path: Path, content: bytes) -> Path:
-    path.write_bytes(content)
-    return path
-
-
-def _zip_folder(folder: Path, target: Path) -> Path:
+def _zip_folder(folder: Path, target: Path) -> None:
     """A zip holding `folder` itself (one top folder), so it unpacks tidily."""
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(folder.rglob("*")):
             archive.write(path, path.relative_to(folder.parent))
-    return target
 
 
 def _tflite(saved_model: Path, representative: np.ndarray | None) -> bytes:
@@ -286,8 +277,8 @@ def run_export(run: runs.Run, fmt: str) -> tuple[Path, str]:
     out = run.path / EXPORTS_FOLDER / file_name(run.id, fmt)
     note = out.with_name(out.name + ".json")
     out.parent.mkdir(exist_ok=True)
-    with runs.file_lock(out.with_name(f".{out.name}.lock")):  # two viewers asking at once: one conversion
+    with file_lock(out.with_name(f".{out.name}.lock")):  # two viewers asking at once: one conversion
         if not (out.is_file() and note.is_file() and out.stat().st_mtime >= run.model_path.stat().st_mtime):
             out, check = export(Classifier.load(run.path), fmt, out, run_dataset(run))
-            runs.write_json_atomic(note, {"format": fmt, "check": check.describe()})
+            atomic.write_json(note, {"format": fmt, "check": check.describe()})
     return out, runs.read_json(note).get("check", "")
