@@ -11,6 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages.verdicts import heatmap_pictures
 from hotdog import charts, evaluate, runs, workspace
 
 GALLERY_SIZE = 24
@@ -54,7 +55,7 @@ def show_charts(labels, scores, result: dict, threshold: float) -> None:
                "not-hotdogs called hotdog; precision = the share of hotdog verdicts that are right.")
 
 
-def show_mistakes(paths, labels, scores, threshold: float) -> None:
+def show_mistakes(run: runs.Run, paths, labels, scores, threshold: float) -> None:
     mistakes = evaluate.misclassified(paths, labels, scores, threshold)
     st.subheader(f"Mistakes at threshold {threshold:.2f}: {len(mistakes)}")
     if not mistakes:
@@ -63,9 +64,17 @@ def show_mistakes(paths, labels, scores, threshold: float) -> None:
     shown = [mistake for mistake in mistakes if Path(mistake["path"]).is_file()][:GALLERY_SIZE]
     st.caption("The most confidently wrong first." + (f" Showing {len(shown)}." if len(mistakes) > len(shown)
                                                       else ""))
-    if shown:
-        st.image([mistake["path"] for mistake in shown], width=180,
-                 caption=[f"{mistake['label']}, P(hotdog) {mistake['p_hotdog']:.2f}" for mistake in shown])
+    if not shown:
+        return
+    captions = [f"{mistake['label']}, P(hotdog) {mistake['p_hotdog']:.2f}" for mistake in shown]
+    if st.toggle("Why? Show where it looked", key="mistakes-why",
+                 help="Grad-CAM: red where the network found the evidence for its (wrong) verdict."):
+        pictures = heatmap_pictures(str(run.path), run.model_path.stat().st_mtime,
+                                    [mistake["path"] for mistake in shown], threshold)
+        st.image([picture for picture in pictures if picture is not None], width=180,
+                 caption=[caption for caption, picture in zip(captions, pictures) if picture is not None])
+    else:
+        st.image([mistake["path"] for mistake in shown], width=180, caption=captions)
 
 
 st.title(":material/analytics: Evaluate")
@@ -92,4 +101,4 @@ paths, labels, scores = predictions
 result = evaluate.binary_metrics(labels, scores, threshold)
 show_metrics(result, split)
 show_charts(labels, scores, result, threshold)
-show_mistakes(paths, labels, scores, threshold)
+show_mistakes(run, paths, labels, scores, threshold)

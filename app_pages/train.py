@@ -9,13 +9,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import charts, launch, monitor, runs, training, workspace
+from hotdog import charts, launch, lessons, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
 POLL_ACTIVE_S, POLL_IDLE_S = 1.0, 5.0
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+LESSON_ICONS = {"baseline": ":material/balance:", "overfitting": ":material/trending_up:",
+                "imbalance": ":material/scale:", "leakage": ":material/content_copy:"}
 STATE_BADGES = {"starting": ("starting", "orange"), "running": ("training", "blue"),
                 "completed": ("Training completed", "green"), "stopped": ("stopped", "gray"),
                 "failed": ("failed", "red")}
@@ -110,7 +112,24 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
         st.caption(f"Training for {monitor.format_duration(position.elapsed_s)} in this process.")
 
 
-def show_charts(run: runs.Run, events: list[dict]) -> None:
+def use_class_weights(model: str) -> None:
+    st.session_state["model"] = model
+    st.session_state[f"weights-{model}"] = True
+
+
+def show_lessons(run: runs.Run, events: list[dict]) -> list[tuple[int, str]]:
+    """The lessons this run teaches now, one sentence each; returns the (epoch, label) marks for the charts."""
+    found = lessons.lessons(run.config, events)
+    for lesson in found:
+        st.info(lesson.text, icon=LESSON_ICONS.get(lesson.kind, ":material/school:"))
+        if lesson.action == lessons.USE_CLASS_WEIGHTS and st.button(
+                "Use class weights for the next run", key="use-class-weights", icon=":material/balance:",
+                on_click=use_class_weights, args=(run.settings.get("model"),)):
+            st.rerun(scope="app")  # the settings live outside this fragment
+    return [(lesson.epoch, lesson.mark) for lesson in found if lesson.epoch]
+
+
+def show_charts(run: runs.Run, events: list[dict], marks: list[tuple[int, str]]) -> None:
     if not any(event.get("event") == "batch" for event in events):
         st.info("The charts appear with the first batch: TensorFlow loads and the photos are decoded first.")
         return
@@ -120,7 +139,8 @@ def show_charts(run: runs.Run, events: list[dict]) -> None:
             st.caption("Validation loss and accuracy appear after the first epoch.")
             continue
         for column, metric in zip(st.columns(2), ("loss", "accuracy")):
-            column.altair_chart(charts.training_chart(events, kind, metric, baseline), key=f"{kind}-{metric}")
+            column.altair_chart(charts.training_chart(events, kind, metric, baseline, marks),
+                                key=f"{kind}-{metric}")
 
 
 def live_view(unlocked: bool) -> None:
@@ -137,7 +157,7 @@ def live_view(unlocked: bool) -> None:
         st.rerun()  # a run started or ended: redraw the page, which also sets the polling speed
     show_state(run, status)
     show_progress(run, status, events, unlocked)
-    show_charts(run, events)
+    show_charts(run, events, show_lessons(run, events))
     with st.expander("All runs"):
         st.dataframe([monitor.run_row(r) for r in runs.list_runs()], hide_index=True,
                      column_config={"best validation accuracy": st.column_config.NumberColumn(format="percent")})

@@ -17,6 +17,8 @@ SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#e4572e"}
 MARK_COLOUR = "#8e44ad"
 CLASS_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#66a182"}
 CHART_HEIGHT = 300
+#: Height of one legend line, added to a chart whose legend lists one line per run.
+LEGEND_ROW = 24
 METRIC_TITLES = {"loss": "Loss (lower is better)", "accuracy": "Accuracy"}
 X_TITLES = {"batch": "Training step (batch)", "epoch": "Epoch"}
 
@@ -100,12 +102,12 @@ def comparison_chart(curves: list[dict], metric: str) -> alt.TopLevelMixin:
     accuracy = metric == "accuracy"
     lines = alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("value:Q", title=f"validation {metric}", scale=alt.Scale(domain=[0, 1]) if accuracy else
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1]) if accuracy else
                 alt.Scale(zero=False), axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
-        color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=600, columns=1)),
+        color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom", columns=1)),
         tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", title=metric, format=".3f")])
-    return projector(lines.properties(title=f"Validation {METRIC_TITLES[metric].lower()}, per epoch",
-                                      height=CHART_HEIGHT))
+    return projector(lines.properties(title=f"Validation {METRIC_TITLES[metric].lower()}",
+                                      height=CHART_HEIGHT + LEGEND_ROW * len(frame["run"].unique())))
 
 
 # ---------------------------------------------------------------------------------------------- data

@@ -29,8 +29,9 @@ from hotdog.locking import file_lock
 
 @dataclass(frozen=True)
 class Format:
-    """An export format: how its file name ends, and what it is for."""
+    """An export format: its short title, how its file name ends, and what it is for."""
 
+    title: str
     ending: str
     description: str
 
@@ -41,10 +42,12 @@ class Format:
 
 
 FORMATS: dict[str, Format] = {
-    "keras": Format(".keras", "Keras model (.keras), for Python with Keras 3"),
-    "tflite": Format(".tflite", "TensorFlow Lite, float16 weights: phones and small computers"),
-    "tflite-int8": Format("-int8.tflite", "TensorFlow Lite, int8: smallest and fastest on phones and microcontrollers"),
-    "savedmodel": Format("-savedmodel.zip", "TensorFlow SavedModel (zip): TensorFlow Serving, TF.js converter"),
+    "keras": Format("Keras", ".keras", "Keras model (.keras), for Python with Keras 3"),
+    "tflite": Format("TFLite float16", ".tflite", "TensorFlow Lite, float16 weights: phones and small computers"),
+    "tflite-int8": Format("TFLite int8", "-int8.tflite",
+                          "TensorFlow Lite, int8 weights and activations: the smallest file"),
+    "savedmodel": Format("SavedModel", "-savedmodel.zip",
+                         "TensorFlow SavedModel (zip): TensorFlow Serving and other TensorFlow programs"),
 }
 #: Training photos the int8 converter sees to set its activation ranges.
 REPRESENTATIVE_PHOTOS = 100
@@ -269,16 +272,31 @@ def export(classifier, fmt: str, out: str | Path, dataset: tuple[Path, int] | No
     return out, agreement(classifier.predict_proba, load_export(out), check)
 
 
+def run_export_path(run: runs.Run, fmt: str) -> Path:
+    """Where a run keeps its export in `fmt`: `exports/<run id><ending>` in its folder."""
+    return run.path / EXPORTS_FOLDER / file_name(run.id, fmt)
+
+
+def kept_check(run: runs.Run, fmt: str) -> str | None:
+    """How the run's kept export in `fmt` was checked, or None when it has none newer than its model."""
+    out = run_export_path(run, fmt)
+    note = out.with_name(out.name + ".json")
+    if out.is_file() and note.is_file() and out.stat().st_mtime >= run.model_path.stat().st_mtime:
+        return runs.read_json(note).get("check") or None
+    return None
+
+
 def run_export(run: runs.Run, fmt: str) -> tuple[Path, str]:
     """A run's export in its `exports/` folder, made on first request and kept while the model does not change,
     and the sentence saying how it was checked."""
     from hotdog.predict import Classifier
 
-    out = run.path / EXPORTS_FOLDER / file_name(run.id, fmt)
-    note = out.with_name(out.name + ".json")
+    out = run_export_path(run, fmt)
     out.parent.mkdir(exist_ok=True)
     with file_lock(out.with_name(f".{out.name}.lock")):  # two viewers asking at once: one conversion
-        if not (out.is_file() and note.is_file() and out.stat().st_mtime >= run.model_path.stat().st_mtime):
-            out, check = export(Classifier.load(run.path), fmt, out, run_dataset(run))
-            atomic.write_json(note, {"format": fmt, "check": check.describe()})
-    return out, runs.read_json(note).get("check", "")
+        check = kept_check(run, fmt)
+        if check is None:
+            out, agreement = export(Classifier.load(run.path), fmt, out, run_dataset(run))
+            check = agreement.describe()
+            atomic.write_json(out.with_name(out.name + ".json"), {"format": fmt, "check": check})
+    return out, check

@@ -60,6 +60,13 @@ def test_scoring_a_split_then_following_the_threshold(run_copy, tiny_dataset):
     assert at.subheader[0].value == "Mistakes at threshold 0.00: 8"
     assert {metric.label: metric.value for metric in at.metric}["Recall"] == "100.0%"
 
+    plain = [image.url for image in at.image[0].proto.imgs]
+    at.toggle(key="mistakes-why").set_value(True).run()  # why did it call these 8 not-hotdogs hotdog?
+    assert not at.exception
+    heatmaps = at.image[0].proto.imgs
+    assert len(heatmaps) == 8 and [image.url for image in heatmaps] != plain
+    assert all(image.caption.startswith("nohotdog, P(hotdog)") for image in heatmaps)
+
 
 def test_no_trained_model_says_where_to_get_one(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
