@@ -49,7 +49,7 @@ def share_panel() -> None:
     if others:
         st.caption("Also reachable at: " + ", ".join(others))
     st.caption("Phones reach the app over plain http, where browsers keep the live camera for this computer only: "
-               "on a phone, the upload box's *Browse files* offers the phone's camera instead.")
+               "on a phone, the upload box's *Upload* button offers the phone's camera instead.")
 
 
 def projector_on() -> bool:
