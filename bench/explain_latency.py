@@ -4,8 +4,8 @@
 
 For each model: `Classifier.predict` on one photo (decode, resize, model), and "why did it say that?" on the same
 photo as the Predict page draws it: `explain.explain` (decode, resize, model and gradient to the last feature map)
-plus the heatmap blended over a 480-pixel thumbnail. Both are timed interleaved, after warm-up; the ratio of their
-medians is the figure (target: under 3x). Untrained `seed`, `cnn` and `transfer` models (cost does not depend on
+plus the heatmap blended over a 480-pixel thumbnail. Both are timed interleaved, after warm-up; the ratios of their
+median wall and CPU times are the figures (target: both under 3x). Untrained `seed`, `cnn` and `transfer` models (cost does not depend on
 the weights) are saved and loaded back as .keras files like a run's model; `imagenet` is the zero-shot model.
 """
 
@@ -50,9 +50,10 @@ def measure(name: str, uploads: list[bytes], repeats: int, folder: Path) -> dict
         verdicts.time(verdict)
         explanations.time(why)
     ratio = statistics.median(explanations.wall) / statistics.median(verdicts.wall)
+    cpu_ratio = statistics.median(explanations.cpu) / statistics.median(verdicts.cpu)
     return {f"{name}: verdict, one photo": str(verdicts), f"{name}: Grad-CAM + overlay, one photo": str(explanations),
-            f"{name}: Grad-CAM / verdict (wall p50)": f"{ratio:.2f}x",
-            f"{name}: target under {TARGET_RATIO:g}x": "met" if ratio < TARGET_RATIO else "missed"}
+            f"{name}: Grad-CAM / verdict (p50)": f"{ratio:.2f}x wall, {cpu_ratio:.2f}x CPU",
+            f"{name}: target under {TARGET_RATIO:g}x": "met" if max(ratio, cpu_ratio) < TARGET_RATIO else "missed"}
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ Typical session:
   python -m hotdog train --data data/demo --model seed --epochs 3
   python -m hotdog evaluate runs/<run-id> --data data/demo --split test
   python -m hotdog predict runs/<run-id> photo.jpg          # or: predict imagenet photo.jpg
+  python -m hotdog explain runs/<run-id> photo.jpg --out heatmaps
+  python -m hotdog export runs/<run-id> --format tflite --out exports/
 """
 
 
@@ -121,7 +124,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         elif verdict.error:
             print(f"{verdict.source}: cannot read: {verdict.error}")
         else:
-            print(f"{verdict.source}: {verdict.label} (P(hotdog) = {verdict.p_hotdog:.3f}); heatmap {record['heatmap']}")
+            print(f"{verdict.source}: {verdict.label} (P(hotdog) = {verdict.p_hotdog:.3f}); "
+                  f"heatmap {record['heatmap']}")
     return 0 if written else 1
 
 

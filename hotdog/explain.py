@@ -28,7 +28,7 @@ from keras import ops
 from PIL import Image
 
 from hotdog.images import ImageSource
-from hotdog.predict import Classifier, Verdict, as_list
+from hotdog.predict import Classifier, Verdict
 
 #: Opacity of the hottest spot of the overlay; cold regions stay fully visible.
 OVERLAY_OPACITY = 0.6
@@ -163,7 +163,8 @@ class GradCam:
     def __init__(self, model: keras.Model) -> None:
         self.feature_layer = feature_layer(model)
         readout = _readout(model)
-        taps = {id(self.feature_layer): (self.feature_layer, _tap_output), id(readout.layer): (readout.layer, readout.tap)}
+        taps = {id(self.feature_layer): (self.feature_layer, _tap_output),
+                id(readout.layer): (readout.layer, readout.tap)}
         self._model = with_taps(model, taps)
         self._logit = readout.logit
         self._compute = tf.function(self._signed_maps, reduce_retracing=True,
@@ -217,18 +218,16 @@ def explain(classifier: Classifier, photos: Iterable[ImageSource] | ImageSource,
             names: Sequence[str] | None = None) -> list[Explanation]:
     """A verdict and its Grad-CAM heatmap per photo; a photo that cannot be read gets its reason, the others go on."""
     cam = grad_cam(classifier)
-    photos = as_list(photos)
-    names, arrays, errors = classifier.read(photos, names)
-    readable = [i for i, array in enumerate(arrays) if array is not None]
-    found: dict[int, Explanation] = {}
-    for start in range(0, len(readable), BATCH):
-        chunk = readable[start:start + BATCH]
-        p_hotdog, maps = cam.signed_maps(np.stack([arrays[i] for i in chunk]))
-        for index, score, signed_map in zip(chunk, p_hotdog, maps):
-            verdict = Verdict(names[index], float(score), threshold)
-            found[index] = Explanation(verdict, heatmap(signed_map, verdict.verdict == "hotdog"))
-    return [found.get(i) or Explanation(Verdict(names[i], None, threshold, errors[i]), None)
-            for i in range(len(photos))]
+    names, errors, found = classifier.over_readable(photos, names, lambda batch: zip(*cam.signed_maps(batch)), BATCH)
+    explanations = []
+    for index, (name, error) in enumerate(zip(names, errors)):
+        if index not in found:
+            explanations.append(Explanation(Verdict(name, None, threshold, error), None))
+            continue
+        score, signed_map = found[index]
+        verdict = Verdict(name, float(score), threshold)
+        explanations.append(Explanation(verdict, heatmap(signed_map, verdict.verdict == "hotdog")))
+    return explanations
 
 
 # ---------------------------------------------------------------------------------------------- drawing

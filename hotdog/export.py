@@ -12,7 +12,6 @@ LiteRT (`ai_edge_litert`); the file format is the same.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import warnings
 import zipfile

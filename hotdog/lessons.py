@@ -83,9 +83,9 @@ def overfitting(epochs: list[dict]) -> Lesson | None:
             rising += 1
         if rising >= OVERFITTING_EPOCHS:
             best = epochs[start]["epoch"]
-            return Lesson("overfitting", f"Overfitting: after epoch {best}, validation loss rose for {rising} epochs in a "
-                                         f"row while training loss kept falling. The network is memorising its "
-                                         f"training photos instead of learning what a hot dog looks like; more "
+            return Lesson("overfitting", f"Overfitting: after epoch {best}, validation loss rose for {rising} epochs "
+                                         f"in a row while training loss kept falling. The network is memorising "
+                                         f"its training photos instead of learning what a hot dog looks like; more "
                                          f"photos, augmentation or fewer epochs help. The best epoch's model is "
                                          f"the one kept.", epoch=best, mark="overfitting starts")
     return None

@@ -78,15 +78,15 @@ def test_every_model_kind_gets_a_real_heatmap_and_the_same_verdict(every_kind: d
         assert_real_heatmap(explanation.heatmap)
 
 
-def test_a_sure_verdict_still_has_a_heatmap(seed_model_file: Path, tmp_path: Path):
+def test_a_sure_verdict_still_has_a_heatmap(trained_run: Path):
     """P(hotdog) that rounds to exactly 0 or 1 has no gradient; the logit before the sigmoid still has one."""
     import keras
 
-    model = keras.saving.load_model(seed_model_file)
+    model = keras.saving.load_model(trained_run / "model.keras")
     kernel, bias = model.get_layer("p_hotdog").get_weights()
-    model.get_layer("p_hotdog").set_weights([kernel * 1e4, bias])
+    model.get_layer("p_hotdog").set_weights([kernel * 1e4, bias * 1e4])
     classifier = Classifier(model, "sure", "sure")
-    photos = [draw_photo(tmp_path / f"{i}.jpg", i % 2 == 0, i) for i in range(4)]
+    photos = [demo_data.draw_example(label, 0, "test", index) for label in ("hotdog", "nohotdog") for index in (1, 2)]
     explanations = explain.explain(classifier, photos)
     assert {e.verdict.p_hotdog for e in explanations} <= {0.0, 1.0}, "the test needs saturated verdicts"
     for explanation in explanations:
