@@ -1,8 +1,9 @@
 """Data: choose the dataset everyone trains on, and see what is in it before training.
 
 Choices: the built-in demo data, a folder on the server (allowed folders only), an uploaded zip or photos per class
-(checked and unpacked into a new folder of the app's data folder), or the classic hot-dog dataset downloaded with
-its checksum checked. The choice is saved on disk, so every viewer sees the same dataset.
+(checked and unpacked into a new folder of the app's data folder), photos taken with the camera one by one into a
+new dataset, or the classic hot-dog dataset downloaded with its checksum checked. The choice is saved on disk, so
+every viewer sees the same dataset.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import archives, charts, data, download, images, paths, workspace
+from hotdog import archives, capture, charts, data, download, images, paths, workspace
 
 SAMPLES_PER_CLASS = 8
+CAPTURE_THUMBNAILS = 6
+CLASS_TITLES = {"hotdog": "Hotdog", "nohotdog": "Not hotdog"}
 #: Everything the Data page's actions may raise for bad input; each carries a one-line message.
 INPUT_ERRORS = (data.DataError, paths.PathNotAllowed, archives.ArchiveError, download.DownloadError)
 
@@ -97,6 +100,48 @@ def photos_tab(unlocked: bool) -> None:
         choose(workspace.import_photos, photos, name)
 
 
+def keep_photo(root: Path, label: str, photo: bytes) -> None:
+    """Save a camera photo into its class; say why after the page redraws when it cannot be kept."""
+    try:
+        capture.add_photo(root, label, photo)
+    except INPUT_ERRORS + (images.ImageError,) as error:
+        st.session_state["capture_error"] = f"Not kept: {error}"
+
+
+def camera_tab(unlocked: bool) -> None:
+    st.markdown(f"Take photos with this device's camera, straight into a new dataset: hot dogs, then anything else "
+                f"(faces, pets, desks, other food). About {capture.SUGGESTED_PER_CLASS} of each are enough for the "
+                f"transfer model.")
+    name = st.text_input("Name of the new dataset", "camera-photos", key="capture_name")
+    root = capture.capture_dir(name)
+    label = st.segmented_control("Photos of", capture.CLASSES, default="hotdog", required=True, key="capture_class",
+                                 format_func=CLASS_TITLES.get)
+    shots = st.session_state.setdefault("capture_shots", 0)
+    shot = st.camera_input(f"Take a {CLASS_TITLES[label].lower()} photo", key=f"capture_camera_{shots}",
+                           disabled=not unlocked)
+    if shot is not None:
+        st.session_state["capture_shots"] = shots + 1  # the next photo gets a fresh camera
+        if unlocked:  # a photo forged past the locked camera is dropped
+            keep_photo(root, label, shot.getvalue())
+        st.rerun()
+    if "capture_error" in st.session_state:
+        st.error(st.session_state.pop("capture_error"))
+    taken = capture.counts(root)
+    for column, each in zip(st.columns(2), capture.CLASSES):
+        column.metric(f"{CLASS_TITLES[each]} photos", taken[each])
+        newest = capture.latest(root, each, CAPTURE_THUMBNAILS)
+        if newest:
+            column.image([str(path) for path in newest], width=72)
+    undo, use = st.columns(2)
+    if teacher_button("Undo last photo", key="capture_undo", unlocked=unlocked, container=undo,
+                      disabled=not any(taken.values()), icon=":material/undo:"):
+        capture.undo_last(root)
+        st.rerun()
+    if teacher_button("Use this dataset", key="capture_use", unlocked=unlocked, container=use, type="primary",
+                      disabled=min(taken.values()) < capture.MIN_PER_CLASS):
+        choose(capture.use_photos, root)
+
+
 def download_tab(unlocked: bool) -> None:
     st.markdown("The classic hot-dog dataset used by the *Dive into Deep Learning* book: 1,400 training and 1,400 "
                 "test photos, about 260 MB. Needs the internet; the file's SHA-1 is checked before unpacking.")
@@ -159,8 +204,9 @@ else:
     st.caption(str(dataset))
 
 with st.expander("Choose another dataset", expanded=dataset is None):
-    tabs = st.tabs(["Built-in demo", "Folder on the server", "Upload a zip", "Upload photos", "Download"])
-    for tab, draw in zip(tabs, (demo_tab, folder_tab, zip_tab, photos_tab, download_tab)):
+    tabs = st.tabs(["Built-in demo", "Folder on the server", "Upload a zip", "Upload photos", "Take photos",
+                    "Download"])
+    for tab, draw in zip(tabs, (demo_tab, folder_tab, zip_tab, photos_tab, camera_tab, download_tab)):
         with tab:
             draw(unlocked)
 

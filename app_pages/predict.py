@@ -24,6 +24,7 @@ CARDS_PER_ROW = 2
 VERDICT_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#3d7a5a"}
 #: What the camera asks for: enough pixels for the model (224) and a sharp heatmap, quick to send from a phone.
 CAMERA_RESOLUTION = "720p"
+DRAWINGS_NOTE = "learned from drawings, not photos"
 
 
 @st.cache_data(max_entries=32, show_spinner="Looking at the photos…")
@@ -75,6 +76,8 @@ def verdict_card(verdict: Verdict, photo: bytes, guesses: list[tuple[str, float]
             picture.image(heat, width="stretch", caption=heatmap_caption(verdict.label))
         else:
             picture.image(thumbnail(photo), width="stretch")
+        if choice.drawings:
+            st.markdown(f":orange-badge[:material/palette: {DRAWINGS_NOTE}]")
         if guesses:
             st.caption("ImageNet sees: " + ", ".join(f"{name} {p:.0%}" for name, p in guesses))
         st.caption(verdict.source)
@@ -98,6 +101,11 @@ with inputs:
                               help="The latest completed run comes first.")
         threshold = st.slider("Threshold: P(hotdog) needed to say Hotdog!", 0.0, 1.0, 0.5, 0.01, key="threshold")
     st.caption(f"Model: {choice.label} · threshold {threshold:.2f}")
+    if choice.drawings:
+        st.warning(f"This model {DRAWINGS_NOTE} (the built-in demo data), so its verdicts on real photos mean "
+                   "little. For real photos choose **ImageNet, no training** in the settings, or train the "
+                   "**transfer** model on real photos (Data page: take photos, upload them, or pick a folder).",
+                   icon=":material/palette:")
 if not photos:
     results.caption("Take a photo or drop some: each gets a verdict card. Nothing is stored on the server.")
     st.stop()

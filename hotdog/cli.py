@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from hotdog import runs, training
+from hotdog.predict import IMAGENET
+from hotdog.data import ALL_PHOTOS
 
 DESCRIPTION = """Hotdog or Not: train, check and use a hotdog / nohotdog image classifier.
 
@@ -16,7 +18,7 @@ Typical session:
   python -m hotdog demo-data data/demo                      # synthetic photos, offline
   python -m hotdog check-data data/demo                     # counts, baselines, problems
   python -m hotdog train --data data/demo --model seed --epochs 3
-  python -m hotdog evaluate runs/<run-id> --data data/demo --split test
+  python -m hotdog evaluate runs/<run-id> --data data/demo     # its test split; or any hotdog/nohotdog folder
   python -m hotdog predict runs/<run-id> photo.jpg          # or: predict imagenet photo.jpg
   python -m hotdog explain runs/<run-id> photo.jpg --out heatmaps
   python -m hotdog export runs/<run-id> --format tflite --out exports/
@@ -100,7 +102,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def model_reference(reference: str, runs_dir: Path | None) -> str:
     """A run id or folder, a .keras file, or "imagenet", as a path `Classifier.load` takes."""
-    if reference == "imagenet" or Path(reference).suffix == ".keras":
+    if reference == IMAGENET or Path(reference).suffix == ".keras":
         return reference
     return str(runs.find_run(reference, runs_dir).path)
 
@@ -163,17 +165,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from hotdog.evaluate import evaluate
 
     result = evaluate(model_reference(args.run, args.runs_dir), args.data, split=args.split,
-                      threshold=args.threshold)
+                      threshold=args.threshold, runs_dir=args.runs_dir)
     if args.json:
         _json_line(result)
         return 0
     (tn, fp), (fn, tp) = result["confusion_matrix"]
-    print(f"{result['split']} split, {result['n']} photos, threshold {result['threshold']}")
+    photos = "every photo" if result["split"] == ALL_PHOTOS else f"{result['split']} split"
+    print(f"{result['data']}: {photos}, {result['n']} photos, threshold {result['threshold']}")
     for key in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "majority_baseline"):
         value = result[key]
         print(f"  {key:<18} {value:.3f}" if value is not None else f"  {key:<18} n/a")
     print(f"  confusion matrix   true nohotdog: {tn} right, {fp} called hotdog")
     print(f"                     true hotdog:   {tp} right, {fn} called nohotdog")
+    for entry in result["unreadable"]:
+        print(f"  unreadable, skipped: {entry['path']}: {entry['reason']}")
+    if "saved_to" in result:
+        print(f"per-photo scores saved in {result['saved_to']} (the Evaluate page shows them)")
     return 0
 
 
@@ -283,11 +290,18 @@ def build_parser() -> argparse.ArgumentParser:
                                        "the export (default: the run's own)")
     export.set_defaults(handler=cmd_export)
 
-    evaluate = commands.add_parser("evaluate", parents=[runs_dir], help="score a run on a dataset split")
+    evaluate = commands.add_parser(
+        "evaluate", parents=[runs_dir], help="score a model on any labelled folder",
+        description="Score a run, a .keras file or the zero-shot 'imagenet' model on labelled photos: a dataset "
+                    "(its test split unless --split says otherwise) or a plain folder holding a hotdog and a "
+                    "not-hotdog folder (hotdog / hot_dog / hot-dog, nohotdog / not_hotdog / not-hotdog / "
+                    "nothotdog...), scored whole. Runs and 'imagenet' keep the per-photo scores for the Evaluate "
+                    "page.")
     evaluate.add_argument("run", help="run folder or id, a .keras file, or 'imagenet'")
-    evaluate.add_argument("--data", required=True, help="dataset root")
-    evaluate.add_argument("--split", default="test", choices=["train", "validation", "test"])
-    evaluate.add_argument("--threshold", type=float, default=0.5)
+    evaluate.add_argument("--data", required=True, help="a dataset root, or a folder holding hotdog/ and nohotdog/")
+    evaluate.add_argument("--split", choices=["train", "validation", "test"],
+                          help="which split of a dataset (default test); not for a plain class folder")
+    evaluate.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=cmd_evaluate)
 

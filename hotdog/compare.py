@@ -6,8 +6,6 @@ Everything is read from the run folders; no Streamlit, no TensorFlow.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hotdog import evaluate, monitor, runs
 from hotdog.lessons import completed_epochs
 
@@ -19,11 +17,6 @@ def validation_curves(selected: list[runs.Run]) -> list[dict]:
     return [{"run": run.id, "epoch": event["epoch"], "metric": metric, "value": event[f"val_{metric}"]}
             for run in selected for event in completed_epochs(run.metrics())
             for metric in CURVE_METRICS if event.get(f"val_{metric}") is not None]
-
-
-def evaluation_label(result: dict) -> str:
-    """"food101-hotdog test": the folder and split an evaluation scored."""
-    return f"{Path(result.get('data', '')).name} {result['split']}"
 
 
 def table(selected: list[runs.Run]) -> list[dict]:
@@ -39,8 +32,9 @@ def table(selected: list[runs.Run]) -> list[dict]:
                "fine-tuning epochs": settings.get("fine_tune_epochs"),
                "best epoch": status.get("best_epoch"), "best validation loss": status.get("best_val_loss"),
                "validation balanced accuracy": (status.get("validation") or {}).get("balanced_accuracy")}
-        for result in evaluate.saved_evaluations(run.path):
-            row[f"{evaluation_label(result)}: balanced accuracy"] = result.get("balanced_accuracy")
+        for evaluation in evaluate.saved_evaluations(run.path):
+            if not evaluation.stale:  # scores of an older model say nothing about this one
+                row[f"{evaluation.title}: balanced accuracy"] = evaluation.metrics()["balanced_accuracy"]
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     return [{column: row.get(column) for column in columns} for row in rows]

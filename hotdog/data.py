@@ -29,6 +29,8 @@ POSITIVE_FOLDERS = {"hotdog", "hot_dog", "hot-dog", "hot dog"}
 NEGATIVE_FOLDERS = {"nohotdog", "not_hotdog", "not_hot_dog", "not-hotdog", "nothotdog", "no_hotdog", "not hotdog",
                     "not-hot-dog", "not hot dog", "no-hotdog"}
 SPLITS = ("train", "validation", "test")
+#: The "split" of a labelled folder without splits: every photo in it.
+ALL_PHOTOS = "all"
 SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validation", "val": "validation",
                  "valid": "validation", "test": "test", "testing": "test"}
 VALIDATION_FRACTION = 0.2
@@ -116,7 +118,7 @@ def _split_examples(split_dir: Path) -> list[Example]:
     return examples
 
 
-def _find_splits(root: Path) -> dict[str, Path]:
+def _find_splits(root: Path, require_train: bool = True) -> dict[str, Path]:
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
     found: dict[str, Path] = {}
@@ -127,7 +129,7 @@ def _find_splits(root: Path) -> dict[str, Path]:
         if split in found:
             raise DataError(f"{entry} and {found[split]} are both a {split} split; keep one")
         found[split] = entry
-    if "train" not in found:
+    if "train" not in found and require_train:
         raise DataError(f"{root} has no train/ folder: a dataset needs train/hotdog and train/nohotdog "
                         f"(validation/ and test/ are optional)")
     return found
@@ -160,6 +162,37 @@ def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = V
             raise DataError(f"{root / 'train'} is too small to hold out validation photos; add photos or a "
                             f"validation/ folder")
     return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved)
+
+
+def holds_class_folders(root: str | Path) -> bool:
+    """True when `root` itself holds a hotdog or a not-hotdog folder (a labelled folder without splits)."""
+    root = Path(root).expanduser()
+    return root.is_dir() and any(entry.is_dir() and class_label(entry.name) is not None
+                                 for entry in filter(_visible, root.iterdir()))
+
+
+def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> tuple[str, list[Example]]:
+    """The labelled photos to score in `root`, as (split, photos).
+
+    `root` is either a dataset with splits (its `split`, test by default; a dataset may hold only test/ here) or
+    a plain folder holding the two class folders itself, whose photos all count (split "all").
+    """
+    root = Path(root).expanduser()
+    if holds_class_folders(root):
+        if split not in (None, ALL_PHOTOS):
+            raise DataError(f"{root} holds class folders without splits: score all of it (no {split} split)")
+        return ALL_PHOTOS, _split_examples(root)
+    found = _find_splits(root, require_train=False)
+    if not found:
+        raise DataError(f"{root} holds neither hotdog and nohotdog folders nor train/ or test/ splits")
+    split = split or "test"
+    if "train" in found:  # validation may be held out of train, with the same seed as the training
+        splits = load_dataset(root, seed=seed).splits
+    else:
+        splits = {name: _split_examples(path) for name, path in found.items()}
+    if split not in splits:
+        raise DataError(f"{root} has no {split} split; it has {', '.join(splits)}")
+    return split, splits[split]
 
 
 def file_sha256(path: Path) -> str:

@@ -1,16 +1,27 @@
-"""Honest evaluation: every score next to the majority baseline, with balanced accuracy and the confusion matrix.
+"""Honest evaluation: every score next to the majority baseline, with balanced accuracy and the confusion matrix,
+on any labelled folder: a split of a dataset, or a plain hotdog / nohotdog folder.
 
-The metric functions are plain numpy so the app can recompute them instantly when the threshold slider moves.
+`evaluate` runs the model once and saves the per-photo scores (in the run folder; for the zero-shot model, under
+the runs folder). The metric functions are plain numpy, so the app recomputes everything from those scores
+instantly when the threshold slider moves.
 """
 
 from __future__ import annotations
 
-import csv
+import hashlib
+import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hotdog import atomic
+from hotdog import atomic, runs
+from hotdog.archives import safe_name
+from hotdog.data import ALL_PHOTOS, DataError, content_fingerprint, load_labelled
+from hotdog.predict import IMAGENET, Classifier
+
+#: The folder of saved scores, in a run folder or (for the zero-shot model) in the runs folder.
+EVALUATIONS = "evaluations"
 
 
 def _safe_div(a: float, b: float) -> float:
@@ -81,71 +92,134 @@ def pr_curve(y_true: np.ndarray, p_hotdog: np.ndarray) -> dict[str, list[float]]
     return {"precision": precision.tolist(), "recall": recall.tolist(), "threshold": thresholds.tolist()}
 
 
-EVALUATION_FILES = "evaluation-*.json"
+def evaluations_dir(model: str | Path, runs_dir: Path | None = None) -> Path | None:
+    """Where a model's saved scores live: `<run>/evaluations/` for a run, `<runs dir>/evaluations/imagenet/` for the
+    zero-shot model (it has no run folder); None for a bare .keras file, whose scores are only printed."""
+    if str(model) == IMAGENET:
+        return Path(runs_dir or runs.default_runs_dir()) / EVALUATIONS / IMAGENET
+    if (Path(model) / runs.CONFIG).exists():
+        return Path(model) / EVALUATIONS
+    return None
 
 
-def predictions_path(run_dir: Path, split: str) -> Path:
-    return Path(run_dir) / f"predictions-{split}.csv"
+def model_modified(model: str | Path) -> float:
+    """When the model last changed: its .keras file's time; for the zero-shot model, the time of the code that
+    builds it. Saved scores older than this are stale."""
+    if str(model) == IMAGENET:
+        return Path(importlib.util.find_spec("hotdog.pretrained").origin).stat().st_mtime
+    path = Path(model)
+    return (path / runs.BEST_MODEL if path.is_dir() else path).stat().st_mtime
 
 
-def evaluation_path(run_dir: Path, split: str) -> Path:
-    return Path(run_dir) / EVALUATION_FILES.replace("*", split)
+@dataclass(frozen=True)
+class Evaluation:
+    """One model's saved per-photo scores on one labelled folder; metrics follow any threshold from these."""
+
+    data: Path
+    split: str
+    paths: list[str]
+    labels: np.ndarray
+    scores: np.ndarray
+    unreadable: list[dict]
+    scored_at: str
+    #: The model changed since these scores were saved.
+    stale: bool
+
+    @property
+    def title(self) -> str:
+        return f"{self.data.name}, all photos" if self.split == ALL_PHOTOS else f"{self.data.name}, {self.split} split"
+
+    def metrics(self, threshold: float = 0.5) -> dict:
+        return binary_metrics(self.labels, self.scores, threshold)
+
+    def mistakes(self, threshold: float = 0.5) -> list[dict]:
+        return misclassified(self.paths, self.labels, self.scores, threshold)
 
 
-def saved_evaluations(run_dir: Path) -> list[dict]:
-    """Every evaluation a run has kept (what `evaluate` returned, with its "data" folder and "split"), by file name;
-    a damaged file is skipped."""
-    from hotdog.runs import read_json
+def evaluate(model: str | Path, data_dir: str | Path, split: str | None = None, threshold: float = 0.5,
+             seed: int | None = None, runs_dir: Path | None = None) -> dict:
+    """Score a run, a .keras file or "imagenet" on a labelled folder and return the metrics.
 
-    found = [read_json(path) for path in sorted(Path(run_dir).glob(EVALUATION_FILES))]
-    return [result for result in found if result.get("split") and result.get("n")]
+    Args:
+        model: a run folder, a .keras file, or "imagenet" (the zero-shot model).
+        data_dir: a dataset with splits, or a plain folder holding a hotdog and a not-hotdog folder.
+        split: which split of a dataset (test by default); a plain folder is scored whole.
+        threshold: P(hotdog) needed to say hotdog, for the metrics returned.
+        seed: the seed that held validation photos out of train; by default the run's own.
+        runs_dir: where the zero-shot model's scores are kept (default: the runs folder).
 
-
-def evaluate(model: str | Path, data_dir: str | Path, split: str = "test", threshold: float = 0.5,
-             seed: int | None = None) -> dict:
-    """Score a run (or model file, or "imagenet") on one split; a run keeps the per-photo predictions."""
-    from hotdog.data import load_dataset
-    from hotdog.predict import Classifier
-    from hotdog.runs import CONFIG
-
+    Returns:
+        The metrics of `binary_metrics` with the model, folder, split and unreadable photos; for a run or
+        "imagenet" also `saved_to`, the file the Evaluate page reads the per-photo scores from.
+    """
     classifier = Classifier.load(model)
-    run_dir = Path(model) if (Path(model) / CONFIG).exists() else None
+    modified = model_modified(model)
     if seed is None:  # the same held-out validation photos the run was trained against
         seed = (classifier.run_config or {}).get("settings", {}).get("seed", 0)
-    dataset = load_dataset(data_dir, seed=seed)
-    if split not in dataset.splits:
-        raise ValueError(f"{data_dir} has no {split} split; it has {', '.join(dataset.splits)}")
-    examples = dataset.splits[split]
+    root = Path(data_dir).expanduser().resolve()
+    split, examples = load_labelled(root, split, seed=seed)
     verdicts = classifier.predict([example.path for example in examples], threshold=threshold)
     scored = [(example, verdict) for example, verdict in zip(examples, verdicts) if verdict.error is None]
+    if not scored:
+        raise DataError(f"none of the {len(examples)} photos of {root} ({split}) can be read")
     labels = np.array([example.label for example, _ in scored])
     scores = np.array([verdict.p_hotdog for _, verdict in scored])
-    result = {"model": str(model), "data": str(dataset.root), "split": split, **binary_metrics(labels, scores,
-                                                                                              threshold),
+    result = {"model": str(model), "data": str(root), "split": split, **binary_metrics(labels, scores, threshold),
               "unreadable": [{"path": v.source, "reason": v.error} for v in verdicts if v.error]}
-    if run_dir is not None:
-        write_predictions(predictions_path(run_dir, split), scored)
-        atomic.write_json(evaluation_path(run_dir, split), result)
+    folder = evaluations_dir(model, runs_dir)
+    if folder is not None:
+        saved = folder / f"{_key(root, split)}.json"
+        atomic.write_json(saved, {
+            **result, "scored_at": runs.now_iso(), "model_modified": modified,
+            "fingerprint": content_fingerprint(example.path for example, _ in scored),
+            "photos": {"path": [str(example.path) for example, _ in scored], "label": labels.tolist(),
+                       "p_hotdog": [round(float(score), 6) for score in scores]}})
+        result["saved_to"] = str(saved)
     return result
 
 
-def write_predictions(path: Path, scored: list) -> None:
-    with atomic.atomic_file(path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "p_hotdog"])
-        for example, verdict in scored:
-            writer.writerow([str(example.path), "hotdog" if example.label else "nohotdog", f"{verdict.p_hotdog:.6f}"])
-
-
-def read_predictions(run_dir: Path, split: str) -> tuple[list[str], np.ndarray, np.ndarray] | None:
-    """(paths, labels, scores) saved by `evaluate`, or None when the run was not evaluated on that split."""
-    path = predictions_path(run_dir, split)
-    if not path.exists():
+def load_evaluation(model: str | Path, data_dir: str | Path, split: str,
+                    runs_dir: Path | None = None) -> Evaluation | None:
+    """The scores `evaluate` saved for this model, folder and split, or None when it was not scored yet."""
+    folder = evaluations_dir(model, runs_dir)
+    if folder is None:
         return None
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    return ([row["path"] for row in rows], np.array([row["label"] == "hotdog" for row in rows], dtype=int),
-            np.array([float(row["p_hotdog"]) for row in rows]))
+    return _read_evaluation(folder / f"{_key(Path(data_dir).expanduser().resolve(), split)}.json", model)
+
+
+def saved_evaluations(model: str | Path, runs_dir: Path | None = None) -> list[Evaluation]:
+    """Every labelled folder this model was scored on, the most recently scored first."""
+    folder = evaluations_dir(model, runs_dir)
+    if folder is None or not folder.is_dir():
+        return []
+    found = (_read_evaluation(path, model) for path in folder.glob("*.json"))
+    return sorted((evaluation for evaluation in found if evaluation is not None),
+                  key=lambda evaluation: evaluation.scored_at, reverse=True)
+
+
+def _key(root: Path, split: str) -> str:
+    """A file name per (folder, split): readable, and unique per absolute path."""
+    return f"{safe_name(root.name)}-{split}-{hashlib.sha256(str(root).encode()).hexdigest()[:10]}"
+
+
+def _read_evaluation(path: Path, model: str | Path) -> Evaluation | None:
+    record = runs.read_json(path)
+    try:
+        photos = record["photos"]
+        return Evaluation(data=Path(record["data"]), split=record["split"], paths=list(photos["path"]),
+                          labels=np.array(photos["label"], dtype=int),
+                          scores=np.array(photos["p_hotdog"], dtype=np.float64),
+                          unreadable=record.get("unreadable", []), scored_at=record["scored_at"],
+                          stale=record.get("model_modified") != _modified_or_none(model))
+    except (KeyError, TypeError, ValueError):  # missing (not scored yet), or not a file `evaluate` wrote
+        return None
+
+
+def _modified_or_none(model: str | Path) -> float | None:
+    try:
+        return model_modified(model)
+    except OSError:
+        return None
 
 
 def misclassified(paths: list[str], labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> list[dict]:

@@ -19,6 +19,8 @@ from hotdog.runs import BEST_MODEL, CONFIG, read_json
 #: Photos per model call: large enough to be fast, small enough to keep memory flat.
 BATCH = 32
 VERDICT_LABELS = {"hotdog": "Hotdog!", "nohotdog": "Not hotdog!"}
+#: The name that loads the pretrained zero-shot model instead of a run or a .keras file.
+IMAGENET = "imagenet"
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,10 @@ class Classifier:
     @classmethod
     def load(cls, source: str | Path) -> "Classifier":
         """A run folder, a .keras file, or "imagenet" (the pretrained zero-shot model, no training)."""
-        if str(source) == "imagenet":
+        if str(source) == IMAGENET:
             from hotdog import pretrained
 
-            return cls(pretrained.build_imagenet_hotdog_model(), "imagenet", "imagenet")
+            return cls(pretrained.build_imagenet_hotdog_model(), IMAGENET, IMAGENET)
         import keras
 
         path = Path(source)

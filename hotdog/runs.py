@@ -7,6 +7,7 @@
         model.keras      the best epoch on validation loss
         last.keras       the last completed epoch, with optimizer state, for --resume
         tensorboard/     TensorBoard logs
+        evaluations/     per-photo scores of each labelled folder the run was evaluated on (`hotdog.evaluate`)
         log.txt          the training process's console, when started from the app
         STOP             present = please stop after the current batch
 

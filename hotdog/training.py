@@ -237,7 +237,7 @@ def _config_record(config: TrainConfig) -> dict:
 
 
 def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int) -> None:
-    from hotdog import data, devices
+    from hotdog import data, demo_data, devices
     from hotdog.evaluate import binary_metrics
 
     strategy, device = devices.setup(config.mixed_precision)
@@ -253,7 +253,8 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
               for split, d in decoded.items()}
     record = run.config
     duplicates = data.cross_split_duplicates(dataset)
-    record.update(dataset={"path": str(dataset.root), "counts": dataset.counts(), "used": counts,
+    record.update(dataset={"path": str(dataset.root), "synthetic": demo_data.is_complete(dataset.root),
+                           "counts": dataset.counts(), "used": counts,
                            "validation_from_train": dataset.validation_from_train,
                            "fingerprint": dataset.fingerprint(), "unreadable": unreadable,
                            "majority_baseline": {s: data.majority_baseline(c) for s, c in counts.items()},

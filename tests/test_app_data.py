@@ -19,7 +19,7 @@ from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO, free_port, make_dataset
-from hotdog import workspace
+from hotdog import capture, workspace
 
 PAGE = str(REPO / "app_pages" / "data.py")
 
@@ -105,6 +105,64 @@ def test_photos_uploaded_per_class_become_a_dataset(data_dir, tiny_dataset):
     at.button(key="use_photos").click().run()
     assert not at.error and workspace.current_dataset() == (data_dir / "Class-4B").resolve()
     assert json.loads((data_dir / workspace.WORKSPACE_FILE).read_text())["dataset"].endswith("Class-4B")
+
+
+def take_photo(at: AppTest, photo: bytes) -> AppTest:
+    """What the browser sends when the camera button is pressed: one JPEG; the page then offers a fresh camera."""
+    [camera] = at.camera_input
+    return camera.set_value(("image.jpg", photo, "image/jpeg")).run()
+
+
+def photo_counts(at: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+def test_taking_photos_fills_each_class_live_with_undo_then_use(data_dir, tiny_dataset):
+    hotdogs, others = ([path.read_bytes() for path in sorted((tiny_dataset / "test" / label).glob("*.jpg"))]
+                       for label in ("hotdog", "nohotdog"))
+    at = open_page()
+    assert "Take photos" in [tab.label for tab in at.tabs]
+    at.text_input(key="capture_name").input("class 7b").run()
+    for photo in hotdogs[:3]:
+        take_photo(at, photo)
+    assert photo_counts(at) == {"Hotdog photos": "3", "Not hotdog photos": "0"}
+    assert at.button(key="capture_use").disabled and at.camera_input[0].label == "Take a hotdog photo"
+    at.segmented_control(key="capture_class").set_value("nohotdog").run()
+    for photo in others[:2]:
+        take_photo(at, photo)
+    take_photo(at, b"\xff\xd8\xff not a photo")
+    assert at.error[0].value.startswith("Not kept: not an image")
+    assert photo_counts(at) == {"Hotdog photos": "3", "Not hotdog photos": "2"}
+    assert [len(image.proto.imgs) for image in at.image[:2]] == [3, 2]  # the newest of each class, then samples
+    at.button(key="capture_undo").click().run()
+    assert photo_counts(at) == {"Hotdog photos": "3", "Not hotdog photos": "1"}
+    assert at.button(key="capture_use").disabled
+    take_photo(at, others[2])
+    at.button(key="capture_use").click().run()
+    root = (data_dir / "class-7b").resolve()
+    assert not at.error and at.success[0].value == f"Now using {root}" and workspace.current_dataset() == root
+    assert sorted(path.read_bytes() for path in root.rglob("*.jpg")) == sorted(hotdogs[:3] + [others[0], others[2]])
+
+
+def test_the_camera_and_its_buttons_are_for_the_teacher(data_dir, tiny_dataset, monkeypatch):
+    photo = sorted((tiny_dataset / "test" / "hotdog").glob("*.jpg"))[0].read_bytes()
+    root = data_dir / "camera-photos"
+    for index in range(2):  # photos taken earlier, so that undo and use have something to act on
+        for label in ("hotdog", "nohotdog"):
+            capture.add_photo(root, label, photo)
+    monkeypatch.setenv("HOTDOG_TEACHER_PASSWORD", "mustard")
+    at = open_page()
+    [camera] = at.camera_input
+    assert camera.disabled and at.button(key="capture_undo").disabled and at.button(key="capture_use").disabled
+    camera.proto.disabled = False  # a crafted message sends a photo anyway
+    camera.set_value(("image.jpg", photo, "image/jpeg")).run()
+    for key in ("capture_undo", "capture_use"):
+        at.button(key=key).proto.disabled = False
+        at.button(key=key).click().run()
+    assert capture.counts(root) == {"hotdog": 2, "nohotdog": 2} and workspace.current_dataset() == tiny_dataset
+    at.text_input(key="teacher_password").input("mustard").run()
+    take_photo(at, photo)
+    assert capture.counts(root) == {"hotdog": 3, "nohotdog": 2}
 
 
 @pytest.fixture

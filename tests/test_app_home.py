@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
-from hotdog import demo_data, runs, workspace
+from hotdog import demo_data, runs, worker, workspace
 
 APP = str(REPO / "streamlit_app.py")
 
@@ -28,6 +28,12 @@ print(json.dumps({"seconds": time.time() - started, "exceptions": [e.message for
                   "links": [link.label for link in at.get("page_link")],
                   "tensorflow": "tensorflow" in sys.modules}))
 """
+
+
+@pytest.fixture(autouse=True)
+def no_training_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing here trains: the app starts no warm worker importing TensorFlow beside these tests."""
+    monkeypatch.setenv(worker.NO_FORK_ENV, "1")
 
 
 def test_first_start_draws_the_demo_data_says_it_is_synthetic_and_never_loads_tensorflow(tmp_path):

@@ -12,6 +12,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from conftest import REPO
+from hotdog import runs
 from hotdog.predict import Classifier
 
 PAGE = str(REPO / "app_pages" / "predict.py")
@@ -31,6 +32,10 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
 
 def verdicts(at: AppTest) -> list[str]:
     return [match.group(1) for m in at.markdown for match in [VERDICTS.search(m.value)] if match]
+
+
+def drawing_badges(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if "learned from drawings, not photos" in m.value]
 
 
 def held_out_photo(dataset: Path, label: str) -> tuple[str, bytes]:
@@ -53,6 +58,7 @@ def test_a_real_jpeg_gets_the_models_verdict(page, quick_run, tiny_dataset):
     [bar] = page.get("progress")
     assert f"P(hotdog) = {expected.p_hotdog:.0%}" in bar.proto.text
     assert len(page.image) == 1 and page.download_button
+    assert not page.warning and not drawing_badges(page)  # learned from photos: no notice
 
 
 def test_a_bad_file_gets_its_reason_and_the_good_ones_their_verdicts(page, tiny_dataset):
@@ -102,3 +108,16 @@ def test_why_shows_the_heatmap_of_each_verdict_on_its_own_card(page, tiny_datase
     assert captions == ["", f"Red: where the network found the evidence for \u201c{labels[1]}\u201d (Grad-CAM)."]
     page.slider(key="threshold").set_value(0.0).run()  # every verdict becomes Hotdog!: the heatmap follows
     assert [image.proto.imgs[0].caption for image in page.image][1].endswith("\u201cHotdog!\u201d (Grad-CAM).")
+
+
+@pytest.mark.slow
+def test_a_model_that_learned_drawings_says_so_on_every_card(trained_run, tiny_dataset, monkeypatch):
+    assert runs.Run(trained_run).dataset["synthetic"] is True  # the training recorded it
+    monkeypatch.setenv("HOTDOG_RUNS_DIR", str(trained_run.parent))
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert at.selectbox(key="model").value.source == str(trained_run)  # the seed model, trained on the demo data
+    [notice] = at.warning
+    assert "learned from drawings, not photos" in notice.value
+    assert "ImageNet, no training" in notice.value and "**transfer**" in notice.value
+    upload(at, held_out_photo(tiny_dataset, "hotdog"), held_out_photo(tiny_dataset, "nohotdog"))
+    assert len(verdicts(at)) == 2 and len(drawing_badges(at)) == 2

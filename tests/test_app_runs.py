@@ -18,6 +18,9 @@ from hotdog import export, runs, training
 
 PAGE = str(REPO / "app_pages" / "runs.py")
 
+#: Every test here reads runs trained for real for it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trained_pair(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:

@@ -144,6 +144,20 @@ def test_model_choices_put_the_latest_completed_run_first(tmp_path):
     assert [c.source for c in choices[2:]] == (["imagenet"] if workspace.imagenet_available() else [])
 
 
+def test_a_run_knows_it_learned_from_drawings(demo_dataset, tiny_dataset, tmp_path):
+    def run_with(config: dict) -> runs.Run:
+        run = runs.Run(tmp_path / f"run-{len(list(tmp_path.iterdir()))}")
+        run.path.mkdir()
+        atomic.write_json(run.path / runs.CONFIG, config)
+        return run
+
+    assert workspace.learned_from_drawings(run_with({"dataset": {"path": str(tiny_dataset), "synthetic": True}}))
+    assert not workspace.learned_from_drawings(run_with({"dataset": {"path": str(demo_dataset), "synthetic": False}}))
+    # Not started yet, or recorded before runs said so: the dataset folder itself tells.
+    assert workspace.learned_from_drawings(run_with({"settings": {"data": str(demo_dataset)}}))
+    assert not workspace.learned_from_drawings(run_with({"settings": {"data": str(tiny_dataset)}}))
+
+
 def test_quick_device_description_needs_no_tensorflow():
     probe = ("import sys; from hotdog import devices, workspace; "
              "print(devices.quick_describe()); print('tensorflow' in sys.modules)")

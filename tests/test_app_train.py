@@ -18,14 +18,19 @@ from hotdog import runs, workspace
 PAGE = str(REPO / "app_pages" / "train.py")
 
 
-@pytest.fixture
-def app_env(demo_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh runs folder and the demo data in use; returns the runs folder."""
+def fresh_app(dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh runs folder and `dataset` in use; returns the runs folder."""
     monkeypatch.setenv("HOTDOG_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.delenv("HOTDOG_TEACHER_PASSWORD", raising=False)
-    workspace.use_dataset(demo_dataset)
+    workspace.use_dataset(dataset)
     return tmp_path / "runs"
+
+
+@pytest.fixture
+def app_env(demo_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo data in use, for runs that train: a fresh runs folder."""
+    return fresh_app(demo_dataset, tmp_path, monkeypatch)
 
 
 def open_page(epochs: int, secrets: dict | None = None) -> AppTest:
@@ -68,6 +73,7 @@ def badge(at: AppTest) -> str:
     return next(m.value for m in at.markdown if m.value.startswith("### Run"))
 
 
+@pytest.mark.slow
 def test_start_draws_live_charts_until_completed_and_refuses_a_second_start(app_env):
     at = open_page(epochs=2)
     assert "No training yet" in at.info[0].value
@@ -91,6 +97,7 @@ def test_start_draws_live_charts_until_completed_and_refuses_a_second_start(app_
     assert run.id in badge(at)
 
 
+@pytest.mark.slow
 def test_stop_then_resume_continue_the_same_run(app_env):
     at = open_page(epochs=500)
     at.button(key="start").click().run()
@@ -107,7 +114,8 @@ def test_stop_then_resume_continue_the_same_run(app_env):
     assert len(runs.list_runs(app_env)) == 1
 
 
-def test_teacher_password_guards_start(app_env):
+def test_teacher_password_guards_start(tiny_dataset, tmp_path, monkeypatch):
+    app_env = fresh_app(tiny_dataset, tmp_path, monkeypatch)
     at = open_page(epochs=1, secrets={"teacher_password": "mustard"})
     assert at.button(key="start").disabled
     at.text_input(key="teacher_password").input("ketchup").run()

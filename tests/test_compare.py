@@ -11,6 +11,9 @@ import pytest
 
 from hotdog import charts, compare, evaluate, runs, training
 
+#: Every test here reads runs trained for real for it.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def two_runs(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> list[runs.Run]:
@@ -44,10 +47,10 @@ def test_the_table_has_settings_final_metrics_and_each_evaluated_folder(two_runs
     assert [row["learning rate"] for row in rows] == [1e-3, 3e-4]
     assert [row["epochs"] for row in rows] == ["2/2", "3/3"]
     assert all(0 <= row["validation balanced accuracy"] <= 1 and row["best epoch"] >= 1 for row in rows)
-    column = f"{tiny_dataset.name} test: balanced accuracy"
+    column = f"{tiny_dataset.name}, test split: balanced accuracy"
     assert rows[0][column] is None  # the first run was never scored on test: an empty cell, not a missing column
-    saved = runs.read_json(evaluate.evaluation_path(two_runs[1].path, "test"))
-    assert rows[1][column] == saved["balanced_accuracy"]
+    saved = evaluate.load_evaluation(two_runs[1].path, tiny_dataset, "test")
+    assert rows[1][column] == saved.metrics()["balanced_accuracy"]
     assert list(rows[0]) == list(rows[1])
 
 

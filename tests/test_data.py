@@ -137,3 +137,21 @@ def test_fingerprint_changes_with_content(tmp_path):
     assert before == data.load_dataset(root).fingerprint()
     draw_photo(root / "train" / "hotdog" / "0.jpg", False, 99)
     assert data.load_dataset(root).fingerprint() != before
+
+
+@pytest.mark.parametrize("positive,negative", [("hotdog", "nohotdog"), ("hot-dog", "not_hotdog"),
+                                               ("Hot_Dog", "nothotdog")])
+def test_a_labelled_folder_is_a_plain_class_folder_or_a_split(tmp_path, positive, negative):
+    plain = make_dataset(tmp_path / "plain", {"": 3}, positive=positive, negative=negative)
+    split, examples = data.load_labelled(plain)
+    assert split == data.ALL_PHOTOS and data.class_counts(examples) == {"hotdog": 3, "nohotdog": 3}
+    assert all(example.label == (example.path.parent.name == positive) for example in examples)
+    only_test = make_dataset(tmp_path / "only-test", {"test": 2})  # no train/: still scorable
+    assert data.class_counts(data.load_labelled(only_test)[1]) == {"hotdog": 2, "nohotdog": 2}
+    carved = make_dataset(tmp_path / "carved", {"train": 10})
+    split, validation = data.load_labelled(carved, "validation", seed=5)
+    assert split == "validation" and validation == data.load_dataset(carved, seed=5).splits["validation"]
+    with pytest.raises(data.DataError, match="has no test split; it has train, validation"):
+        data.load_labelled(carved)
+    with pytest.raises(data.DataError, match="without splits"):
+        data.load_labelled(plain, "train")

@@ -38,6 +38,7 @@ def assert_real_heatmap(heat: np.ndarray) -> None:
     assert heat.std() > 0.01, "constant heatmap"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hotdog_left", [True, False])
 def test_most_heat_lies_in_the_half_that_holds_the_hot_dog(trained_run: Path, hotdog_left: bool):
     classifier = Classifier.load(trained_run)
@@ -67,6 +68,7 @@ def every_kind(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> d
             "imagenet": "imagenet"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["seed", "cnn", "transfer", "imagenet"])
 def test_every_model_kind_gets_a_real_heatmap_and_the_same_verdict(every_kind: dict, kind: str, tmp_path: Path):
     classifier = Classifier.load(every_kind[kind])
@@ -78,6 +80,7 @@ def test_every_model_kind_gets_a_real_heatmap_and_the_same_verdict(every_kind: d
         assert_real_heatmap(explanation.heatmap)
 
 
+@pytest.mark.slow
 def test_a_sure_verdict_still_has_a_heatmap(trained_run: Path):
     """P(hotdog) that rounds to exactly 0 or 1 has no gradient; the logit before the sigmoid still has one."""
     import keras
@@ -118,6 +121,7 @@ def test_overlay_colours_the_hot_spot_and_keeps_the_photo_shape():
     assert np.abs(cold - 128).sum() <= 3, "a cold spot is covered"
 
 
+@pytest.mark.slow
 def test_an_unreadable_photo_gets_its_reason_and_the_others_their_heatmaps(trained_run: Path, tmp_path: Path):
     good = draw_photo(tmp_path / "good.jpg", True, 1)
     explanations = explain.explain(Classifier.load(trained_run), [b"not a photo", good], names=["bad", "good"])
@@ -126,6 +130,7 @@ def test_an_unreadable_photo_gets_its_reason_and_the_others_their_heatmaps(train
     assert_real_heatmap(explanations[1].heatmap)
 
 
+@pytest.mark.slow
 def test_explain_cli_writes_one_picture_per_photo(trained_run: Path, tmp_path: Path):
     first = draw_photo(tmp_path / "a" / "dog.jpg", True, 1)
     second = draw_photo(tmp_path / "b" / "dog.jpg", False, 2)  # the same name: two pictures all the same

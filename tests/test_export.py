@@ -16,6 +16,9 @@ from hotdog.predict import Classifier
 
 FORMATS = list(export.FORMATS)
 
+#: Every test here trains, converts or starts TensorFlow in a subprocess.
+pytestmark = pytest.mark.slow
+
 
 def photos_of(folder: Path, per_class: int, size: int) -> np.ndarray:
     """The first `per_class` photos of each class of a split folder, uint8 at the model's size."""
@@ -80,7 +83,6 @@ def real_transfer_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return Path(summary["run"])
 
 
-@pytest.mark.slow
 @needs_shared_data
 def test_each_export_of_a_transfer_model_agrees_on_real_photos(real_transfer_run: Path,
                                                                tmp_path_factory: pytest.TempPathFactory):

@@ -101,6 +101,7 @@ def test_the_overfitting_epoch_is_drawn_on_the_epoch_charts_only():
     assert not any(layer["mark"].get("color") == charts.MARK_COLOUR for layer in batch_spec["layer"])
 
 
+@pytest.mark.slow
 def test_a_real_run_records_leaked_and_unbalanced_photos(tmp_path: Path):
     """Train for real on a dataset with one photo in both train and validation and three times more nohotdogs."""
     root = make_dataset(tmp_path / "data", {"validation": 6})

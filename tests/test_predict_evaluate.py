@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import draw_photo, last_json, run_cli
+from conftest import SHIFT_DATA, draw_photo, last_json, make_dataset, needs_shift_data, run_cli
 from hotdog import evaluate
 from hotdog.predict import Classifier
 
@@ -19,6 +23,7 @@ def classifier(trained_run):
     return Classifier.load(trained_run)
 
 
+@pytest.mark.slow
 def test_predict_cli_answers_each_photo_and_explains_bad_ones(trained_run, tmp_path):
     hotdog = draw_photo(tmp_path / "dog.jpg", True, 1)
     broken = tmp_path / "broken.jpg"
@@ -32,6 +37,7 @@ def test_predict_cli_answers_each_photo_and_explains_bad_ones(trained_run, tmp_p
     assert ("Hotdog!" in text or "Not hotdog!" in text) and "P(hotdog)" in text
 
 
+@pytest.mark.slow
 def test_threshold_moves_the_verdict(trained_run, tmp_path):
     photo = draw_photo(tmp_path / "x.jpg", True, 2)
     everything = last_json(run_cli("predict", trained_run, photo, "--json", "--threshold", "0").stdout)
@@ -39,6 +45,7 @@ def test_threshold_moves_the_verdict(trained_run, tmp_path):
     assert (everything["verdict"], nothing["verdict"]) == ("hotdog", "nohotdog")
 
 
+@pytest.mark.slow
 def test_paths_bytes_and_pil_images_give_the_same_answer(classifier, tmp_path):
     path = draw_photo(tmp_path / "p.png", False, 3, fmt="PNG")
     verdicts = classifier.predict([path, path.read_bytes(), Image.open(path)])
@@ -47,6 +54,7 @@ def test_paths_bytes_and_pil_images_give_the_same_answer(classifier, tmp_path):
     assert 0.5 <= verdicts[0].confidence <= 1.0
 
 
+@pytest.mark.slow
 def test_classifier_matches_the_keras_model_on_the_same_pixels(classifier, trained_run, tmp_path):
     import keras
 
@@ -58,17 +66,74 @@ def test_classifier_matches_the_keras_model_on_the_same_pixels(classifier, train
     assert classifier.predict(path)[0].p_hotdog == pytest.approx(float(expected), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_evaluate_reports_honest_metrics_and_keeps_predictions(trained_run, demo_dataset):
     result = last_json(run_cli("evaluate", trained_run, "--data", demo_dataset, "--json").stdout)
     for key in ("n", "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "confusion_matrix",
                 "majority_baseline"):
         assert key in result
     (tn, fp), (fn, tp) = result["confusion_matrix"]
-    assert tn + fp + fn + tp == result["n"] > 0
+    assert tn + fp + fn + tp == result["n"] > 0 and result["split"] == "test"
     assert result["accuracy"] == pytest.approx((tn + tp) / result["n"])
-    paths, labels, scores = evaluate.read_predictions(trained_run, "test")
-    assert len(paths) == result["n"] and set(labels) == {0, 1} and ((0 <= scores) & (scores <= 1)).all()
+    saved = evaluate.load_evaluation(trained_run, demo_dataset, "test")
+    assert Path(result["saved_to"]).parent == trained_run / evaluate.EVALUATIONS
+    assert len(saved.paths) == result["n"] and set(saved.labels) == {0, 1} and not saved.stale
+    assert ((0 <= saved.scores) & (saved.scores <= 1)).all()
+    assert saved.metrics()["confusion_matrix"] == result["confusion_matrix"]
     assert "balanced_accuracy" in run_cli("evaluate", trained_run, "--data", demo_dataset).stdout
+
+
+@pytest.mark.slow
+def test_a_plain_class_folder_is_scored_whole_with_hotdog_positive(quick_run, tmp_path):
+    """Any spelling of the two class folders, no splits: every photo counts, hotdog is the positive class, and the
+    saved scores are those of the command's photos, in the run folder."""
+    make_dataset(tmp_path / "spelled", {"set": 5}, positive="hot_dog", negative="not-hotdog")
+    draw_photo(tmp_path / "spelled" / "set" / "not-hotdog" / "extra.png", False, 9, fmt="PNG")
+    (tmp_path / "spelled" / "set" / "hot_dog" / "broken.jpg").write_text("not a photo")
+    folder = tmp_path / "spelled" / "set"
+    output = run_cli("evaluate", quick_run, "--data", folder).stdout
+    assert f"{folder}: every photo, 11 photos" in output and "unreadable, skipped" in output
+    result = last_json(run_cli("evaluate", quick_run, "--data", folder, "--json").stdout)
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    assert (result["split"], tp + fn, tn + fp) == ("all", 5, 6)
+    saved = evaluate.load_evaluation(quick_run, folder, "all")
+    expected = Classifier.load(quick_run).predict(sorted(str(p) for p in (folder / "hot_dog").glob("*.jpg")
+                                                         if p.name != "broken.jpg"))
+    hotdog_scores = dict(zip(saved.paths, saved.scores))
+    assert [hotdog_scores[v.source] for v in expected] == pytest.approx([v.p_hotdog for v in expected], abs=1e-5)
+    assert all(label == (Path(path).parent.name == "hot_dog") for path, label in zip(saved.paths, saved.labels))
+    assert [entry.title for entry in evaluate.saved_evaluations(quick_run)][0] == "set, all photos"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arguments,message", [
+    (["--split", "test"], "holds class folders without splits"),
+    ([], "holds neither hotdog and nohotdog folders nor train/ or test/ splits"),
+])
+def test_evaluate_explains_a_folder_it_cannot_score(quick_run, tmp_path, arguments, message):
+    make_dataset(tmp_path / "photos", {"": 2})
+    (tmp_path / "empty").mkdir()
+    folder = tmp_path / ("photos" if arguments else "empty")
+    result = run_cli("evaluate", quick_run, "--data", folder, *arguments, check=False)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_changed_model_makes_its_saved_scores_stale(quick_run, tiny_dataset, tmp_path):
+    run = Path(shutil.copytree(quick_run, tmp_path / quick_run.name))
+    evaluate.evaluate(run, tiny_dataset, "validation")
+    assert not evaluate.load_evaluation(run, tiny_dataset, "validation").stale
+    os.utime(run / "model.keras", (time.time() + 5, time.time() + 5))
+    assert evaluate.load_evaluation(run, tiny_dataset, "validation").stale
+    assert evaluate.load_evaluation(run, tiny_dataset, "test") is None
+
+
+@pytest.mark.slow
+@needs_shift_data
+def test_shift_dtu_is_scored_as_one_labelled_folder(quick_run):
+    result = last_json(run_cli("evaluate", quick_run, "--data", SHIFT_DATA, "--json").stdout)
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    assert (result["split"], result["n"], tp + fn, tn + fp) == ("all", 500, 250, 250)
+    assert evaluate.load_evaluation(quick_run, SHIFT_DATA, "all").metrics()["n"] == 500
 
 
 def test_metrics_by_hand():
@@ -96,6 +161,7 @@ def test_always_nohotdog_scores_the_baseline_and_half_balanced():
     assert metrics["balanced_accuracy"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_missing_model_gets_a_clear_message(tmp_path):
     result = run_cli("predict", tmp_path, io.__name__, check=False)
     assert result.returncode == 2 and "no model at" in result.stderr

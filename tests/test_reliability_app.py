@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 import hostile
 from conftest import REPO
 
-pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150, func_only=True)]  # shared fixtures are not counted
 PAGE = str(REPO / "app_pages" / "predict.py")
 CANNOT_READ = "Cannot read this photo: "
 

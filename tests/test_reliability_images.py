@@ -106,6 +106,7 @@ def measured_cli(*args: str, timeout: float = 90) -> tuple[subprocess.CompletedP
     return result, int(result.stderr.strip().splitlines()[-1]) / 1024
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="peak memory is read with the resource module, which Windows lacks")
 def test_cli_predict_answers_the_whole_corpus_in_one_process_without_a_memory_spike(seed_model_file, corpus):
     plain, plain_peak = measured_cli("predict", seed_model_file, corpus["png-named.jpg"], corpus["empty.jpg"])
@@ -145,6 +146,7 @@ def test_check_data_lists_every_bad_photo_with_its_reason(hostile_dataset):
     assert all(Path(item["path"]).parent == folder for item in report["unreadable"])
 
 
+@pytest.mark.slow
 def test_training_on_a_dataset_with_the_corpus_skips_the_bad_photos(hostile_dataset, tmp_path):
     summary = last_json(run_cli("train", "--data", hostile_dataset, "--model", "seed", "--epochs", "1",
                                 "--image-size", "40", "--runs-dir", tmp_path, "--json", timeout=110).stdout)

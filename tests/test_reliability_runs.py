@@ -26,7 +26,7 @@ from hotdog import launch, runs, training
 from test_training import events, wait_for
 from test_worker import needs_worker, parent_pid
 
-pytestmark = pytest.mark.timeout(150, func_only=True)  # shared fixtures are not counted
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(150, func_only=True)]  # shared fixtures are not counted
 
 
 def snapshot(folder: Path) -> dict[str, str]:

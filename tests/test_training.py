@@ -29,6 +29,7 @@ def events(run_dir: Path, kind: str) -> list[dict]:
     return [event for event in runs.read_jsonl(run_dir / runs.METRICS) if event["event"] == kind]
 
 
+@pytest.mark.slow
 def test_cli_run_leaves_a_complete_record(trained_run, demo_dataset):
     batches, epochs = events(trained_run, "batch"), events(trained_run, "epoch")
     assert [e["epoch"] for e in epochs] == [1, 2]
@@ -52,12 +53,14 @@ def test_cli_run_leaves_a_complete_record(trained_run, demo_dataset):
     assert any((trained_run / runs.TENSORBOARD).rglob("events.out.tfevents*"))
 
 
+@pytest.mark.slow
 def test_trained_model_reloads_and_learns_the_demo_data(trained_run, demo_dataset):
     result = last_json(run_cli("evaluate", trained_run, "--data", demo_dataset, "--split", "validation",
                                "--json").stdout)
     assert result["accuracy"] >= 0.85, result  # two epochs of the seed model on the synthetic photos
 
 
+@pytest.mark.slow
 def test_stop_file_ends_the_run_and_keeps_the_best_model(tiny_dataset, tmp_path):
     run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=200, batch_size=4, image_size=48), tmp_path)
@@ -70,6 +73,7 @@ def test_stop_file_ends_the_run_and_keeps_the_best_model(tiny_dataset, tmp_path)
     assert not runs.pid_alive(run.status["pid"]) or wait_for(lambda: not runs.pid_alive(run.status["pid"]), 30)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="Windows has no SIGTERM between processes; the STOP file stops runs")
 def test_sigterm_stops_after_the_current_batch(tiny_dataset, tmp_path):
     run = launch.start_training_process(training.TrainConfig(
@@ -80,6 +84,7 @@ def test_sigterm_stops_after_the_current_batch(tiny_dataset, tmp_path):
     assert run.has_model()
 
 
+@pytest.mark.slow
 def test_second_start_is_refused_while_one_runs(tiny_dataset, tmp_path):
     config = training.TrainConfig(data=str(tiny_dataset), model="seed", epochs=200, batch_size=4, image_size=48)
     first = launch.start_training_process(config, tmp_path)
@@ -94,6 +99,7 @@ def test_second_start_is_refused_while_one_runs(tiny_dataset, tmp_path):
     assert len(runs.list_runs(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_killed_run_shows_failed_and_resumes_with_its_history(tiny_dataset, tmp_path):
     run = launch.start_training_process(training.TrainConfig(
         data=str(tiny_dataset), model="seed", epochs=4, batch_size=2, image_size=48), tmp_path)
@@ -112,6 +118,7 @@ def test_killed_run_shows_failed_and_resumes_with_its_history(tiny_dataset, tmp_
     assert epochs[:done] == history  # the history before the kill is intact
 
 
+@pytest.mark.slow
 def test_unreadable_photos_are_skipped_and_recorded(tmp_path):
     root = make_dataset(tmp_path / "ds", {"train": 6, "validation": 2})
     (root / "train" / "hotdog" / "text.jpg").write_text("this is not a photo")
@@ -132,6 +139,7 @@ def test_bad_settings_get_a_clear_message(tiny_dataset, tmp_path):
     assert result.returncode == 2 and "epochs must be at least 1" in result.stderr
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_on_cpu(tiny_dataset, tmp_path):
     def losses(folder: str) -> list[float]:
         summary = last_json(run_cli("train", "--data", tiny_dataset, "--model", "cnn", "--epochs", "1",
@@ -142,6 +150,7 @@ def test_same_seed_same_run_on_cpu(tiny_dataset, tmp_path):
     assert losses("a") == losses("b")
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_devices(tiny_dataset, tmp_path):
     summary = last_json(run_cli("train", "--data", tiny_dataset, "--model", "seed", "--epochs", "1",
                                 "--image-size", "40", "--batch-size", "8", "--runs-dir", tmp_path, "--json",

@@ -41,6 +41,7 @@ def _features_cache() -> dict[str, tuple[int, int]]:
     return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*.npy")}
 
 
+@pytest.mark.slow
 def test_transfer_run_logs_like_any_model_and_fine_tuning_continues_the_epochs(transfer_run: Path):
     events = [json.loads(line) for line in (transfer_run / "metrics.jsonl").read_text().splitlines()]
     epochs = [event for event in events if event["event"] == "epoch"]
@@ -54,6 +55,7 @@ def test_transfer_run_logs_like_any_model_and_fine_tuning_continues_the_epochs(t
     assert {"model.keras", "last.keras"} <= {path.name for path in transfer_run.iterdir()}
 
 
+@pytest.mark.slow
 def test_saved_transfer_model_is_whole_and_reloads_in_safe_mode(transfer_run: Path, tiny_dataset: Path):
     classifier = Classifier.load(transfer_run)  # safe_mode=True: no Lambda layers anywhere
     model = classifier.model
@@ -68,6 +70,7 @@ def test_saved_transfer_model_is_whole_and_reloads_in_safe_mode(transfer_run: Pa
     assert result["balanced_accuracy"] >= 0.75, result
 
 
+@pytest.mark.slow
 def test_head_on_cached_features_answers_like_the_whole_model(transfer_run: Path, tiny_dataset: Path):
     cached = _features_cache()
     assert len(cached) >= 2  # the run cached its train and validation features
@@ -87,6 +90,7 @@ def test_fine_tuning_is_refused_for_a_model_without_a_pretrained_backbone(tiny_d
         training.TrainConfig(data=str(tiny_dataset), model="cnn", fine_tune_epochs=2).resolved()
 
 
+@pytest.mark.slow
 def test_imagenet_predicts_through_the_cli(tmp_path: Path):
     coffee = tmp_path / "coffee.jpg"
     Image.fromarray(skimage_data.coffee()).save(coffee)
@@ -139,6 +143,7 @@ def test_keras_applications_offline_names_the_offline_model(server: str, tmp_pat
         assert _NotFound.requests and _NotFound.requests[-1].startswith("/weights/")
 
 
+@pytest.mark.slow
 @needs_shared_data
 def test_transfer_learns_real_hotdogs_from_a_small_slice(tmp_path: Path):
     """A small slice of the real photos (linked, not copied), trained in this process: already well above chance."""

@@ -54,6 +54,7 @@ def losses(run_dir: Path) -> list[float]:
     return [event["loss"] for event in events(run_dir, "batch")]
 
 
+@pytest.mark.slow
 @needs_worker
 def test_worker_runs_are_forked_isolated_and_match_a_fresh_process(warm, tiny_dataset, tmp_path):
     runs_dir, worker_pid = warm
@@ -74,6 +75,7 @@ def test_worker_runs_are_forked_isolated_and_match_a_fresh_process(warm, tiny_da
     assert first.has_model() and "run folder:" in (first.path / runs.LOG).read_text()
 
 
+@pytest.mark.slow
 @needs_worker
 def test_sigterm_stops_a_worker_run_after_the_current_batch(warm, tiny_dataset):
     runs_dir, _ = warm
@@ -84,6 +86,7 @@ def test_sigterm_stops_a_worker_run_after_the_current_batch(warm, tiny_dataset):
     assert run.has_model()
 
 
+@pytest.mark.slow
 @needs_worker
 def test_worker_refuses_a_run_that_is_not_waiting_to_start(warm, tmp_path):
     runs_dir, _ = warm
@@ -93,6 +96,7 @@ def test_worker_refuses_a_run_that_is_not_waiting_to_start(warm, tmp_path):
     assert run.status["pid"] == os.getpid()  # nothing was started for it
 
 
+@pytest.mark.slow
 def test_the_worker_imports_leave_tensorflow_uninitialised_so_forking_is_safe():
     check = ("from hotdog import worker; worker._import_training_code(); "
              "from tensorflow.python.eager import context; print(context.context()._initialized)")
@@ -106,6 +110,7 @@ def test_without_a_worker_submit_declines_at_once(tmp_path):
     assert worker.submit(run) is None and time.perf_counter() - started < 1
 
 
+@pytest.mark.slow
 @needs_worker
 def test_worker_restarts_on_code_changes_and_quits_with_the_app(tmp_path):
     copy = snapshot(tmp_path / "code")
