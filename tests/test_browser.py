@@ -242,13 +242,14 @@ def test_train_then_predict_in_a_real_browser(app, page, screenshots, record_pro
     assert [listed.id for listed in runs.list_runs(app.folder / "runs")] == [renamed]
 
     open_page(page, "Train")
-    page.get_by_text("Projector mode").click()
+    page.get_by_text("Projector mode", exact=True).click()
     page.get_by_role("button", name="Exit projector mode").wait_for()
     sync_api.expect(page.locator("[data-testid=stSidebar]")).to_be_hidden()
     sync_api.expect(page.locator("[data-testid=stVegaLiteChart]")).to_have_count(4)
     screenshot(page, screenshots, "train-projector")
     page.get_by_role("button", name="Exit projector mode").click()
-    page.get_by_text("Projector mode").wait_for()
+    sync_api.expect(page.get_by_role("button", name="Exit projector mode")).to_have_count(0)
+    sync_api.expect(page.locator("[data-testid=stSidebar]")).to_be_visible()
 
 
 def test_on_a_phone_the_photo_just_taken_and_its_verdict_need_no_scrolling(app, browser, screenshots):
