@@ -88,6 +88,9 @@ def home() -> None:
 
 
 HOME_PAGE = st.Page(home, title="Home", icon=":material/home:", url_path="home", default=True)
+if not st.session_state.get("data_folder_tidied"):
+    workspace.remove_abandoned_work()  # what an import or a download killed mid-way left behind
+    st.session_state["data_folder_tidied"] = True
 if not st.session_state.get("worker_started"):
     worker.ensure_running()  # TensorFlow loads in the background now, so Start shows a chart within seconds
     st.session_state["worker_started"] = True

@@ -145,12 +145,16 @@ def camera_tab(unlocked: bool) -> None:
 def download_tab(unlocked: bool) -> None:
     st.markdown("The classic hot-dog dataset used by the *Dive into Deep Learning* book: 1,400 training and 1,400 "
                 "test photos, about 260 MB. Needs the internet; the file's SHA-1 is checked before unpacking.")
-    url = st.text_input("Address", download.D2L_HOTDOG_URL, key="download_url",
-                        help="A local mirror works too (put the expected SHA-1 below, or leave it empty).")
-    sha1 = st.text_input("Expected SHA-1", download.D2L_HOTDOG_SHA1, key="download_sha1")
-    if teacher_button("Download and use", key="use_download", unlocked=unlocked, icon=":material/download:"):
+    url, sha1 = download.D2L_HOTDOG_URL, download.D2L_HOTDOG_SHA1
+    if st.toggle("Another address (a mirror)", key="download_other"):
+        url = st.text_input("Address of a dataset zip (http or https)", key="download_url",
+                            placeholder="https://example.org/hotdog.zip").strip()
+        sha1 = st.text_input("Expected SHA-1 (optional)", key="download_sha1").strip() or None
+        st.caption(f"Addresses on this server's own networks are refused unless {download.ALLOW_PRIVATE_ENV}=1.")
+    if teacher_button("Download and use", key="use_download", unlocked=unlocked, disabled=not url,
+                      icon=":material/download:"):
         bar = st.progress(0.0, text="Connecting…")
-        choose(workspace.download_and_use, url.strip(), sha1.strip() or None, progress=byte_progress(bar))
+        choose(workspace.download_and_use, url, sha1, progress=byte_progress(bar))
 
 
 def show_counts(report: dict) -> None:

@@ -1,15 +1,19 @@
 """Train: pick a model and settings, Start a training process, watch it learn live, Stop or Resume it.
 
 Start launches `python -m hotdog train` in its own process; this page only reads the run folder, polling it with a
-fragment, so the view survives page switches, refreshes, other tabs and app restarts. One training per server.
+fragment, so the view survives page switches, refreshes, other tabs and app restarts. One training per server. The
+view is worked out once per change of the run folder, for all sessions at once (`monitor.RunsWatcher`): a whole
+class can watch.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import charts, launch, lessons, monitor, runs, training, workspace
+from hotdog import launch, lessons, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
@@ -62,32 +66,43 @@ def start(config: training.TrainConfig) -> None:
         st.session_state["notice"] = ("error", f"Not started: {error}")
 
 
-def show_state(run: runs.Run, status: dict) -> None:
-    label, colour = STATE_BADGES.get(status.get("state"), (status.get("state", "unknown"), "gray"))
-    settings = run.settings
-    st.markdown(f"### Run `{run.id}` :{colour}-badge[{label}]")
+@st.cache_resource(show_spinner=False)
+def runs_watcher(runs_dir: str) -> monitor.RunsWatcher:
+    """One watcher per runs folder for the whole server: every session's poll shares its work."""
+    return monitor.RunsWatcher(Path(runs_dir))
+
+
+def watcher() -> monitor.RunsWatcher:
+    return runs_watcher(str(runs.default_runs_dir().resolve()))
+
+
+def show_state(view: monitor.RunView) -> None:
+    label, colour = STATE_BADGES.get(view.state, (view.state, "gray"))
+    settings = view.settings
+    st.markdown(f"### Run `{view.run.id}` :{colour}-badge[{label}]")
     details = [workspace.model_title(settings.get("model")),
-               f"{settings.get('image_size')} px, batch {settings.get('batch_size')}, "
-               f"learning rate {settings.get('learning_rate'):g}" if settings else "",
-               f"device: {status.get('device') or 'starting…'}"]
+               f"{settings['image_size']} px, batch {settings['batch_size']}, learning rate "
+               f"{settings['learning_rate']:g}" if {"image_size", "batch_size", "learning_rate"} <= settings.keys()
+               else "",
+               f"device: {view.status.get('device') or 'starting…'}"]
     st.caption(" · ".join(part for part in details if part))
+    if view.run.damage:
+        st.warning(f"Damaged run files: {view.run.damage}", icon=":material/warning:")
 
 
-def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: bool) -> None:
+def show_progress(view: monitor.RunView, unlocked: bool) -> None:
     """Progress bar, ETA, and the buttons that fit the state: Stop while training, Resume after a stop or a crash."""
-    state = status.get("state")
-    position = monitor.progress(events)
-    if state in runs.ACTIVE_STATES:
+    run, status, position = view.run, view.status, view.progress
+    if view.active:
         if position is None:
             st.progress(0.0, text=f"Getting ready: {status.get('phase') or 'loading TensorFlow'}…")
         else:
             st.progress(position.fraction, text=position.describe())
-        stop_requested = run.stop_requested
-        if teacher_button("Stopping after this batch…" if stop_requested else "Stop", key="stop", unlocked=unlocked,
-                          disabled=stop_requested, icon=":material/stop_circle:"):
+        if teacher_button("Stopping after this batch…" if view.stop_requested else "Stop", key="stop",
+                          unlocked=unlocked, disabled=view.stop_requested, icon=":material/stop_circle:"):
             run.request_stop()
             st.rerun()
-    elif state == "completed":
+    elif view.state == "completed":
         validation = status.get("validation") or {}
         best = status.get("best_val_accuracy")
         summary = f"Best epoch {status.get('best_epoch')}" + (f": validation accuracy {best:.1%}" if best else "")
@@ -96,7 +111,7 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
         st.success(f"{summary}. Try it on the Predict page.", icon=":material/check_circle:")
     else:
         done = status.get("epochs_completed", 0)
-        if state == "failed":
+        if view.state == "failed":
             st.error(f"Training failed: {status.get('error') or 'unknown error'}", icon=":material/error:")
         else:
             st.info(f"Stopped after {done} completed epoch(s); the best model so far is kept.",
@@ -108,7 +123,7 @@ def show_progress(run: runs.Run, status: dict, events: list[dict], unlocked: boo
             except (runs.TrainingBusy, ValueError, OSError) as error:
                 st.session_state["notice"] = ("error", f"Not resumed: {error}")
             st.rerun()
-    if position is not None and state in runs.ACTIVE_STATES:
+    if position is not None and view.active:
         st.caption(f"Training for {monitor.format_duration(position.elapsed_s)} in this process.")
 
 
@@ -117,49 +132,48 @@ def use_class_weights(model: str) -> None:
     st.session_state[f"weights-{model}"] = True
 
 
-def show_lessons(run: runs.Run, events: list[dict]) -> list[tuple[int, str]]:
-    """The lessons this run teaches now, one sentence each; returns the (epoch, label) marks for the charts."""
-    found = lessons.lessons(run.config, events)
-    for lesson in found:
+def show_lessons(view: monitor.RunView) -> None:
+    """The lessons the run teaches now, one sentence each (worked out once for every viewer, with the view)."""
+    for lesson in view.lessons:
         st.info(lesson.text, icon=LESSON_ICONS.get(lesson.kind, ":material/school:"))
         if lesson.action == lessons.USE_CLASS_WEIGHTS and st.button(
                 "Use class weights for the next run", key="use-class-weights", icon=":material/balance:",
-                on_click=use_class_weights, args=(run.settings.get("model"),)):
+                on_click=use_class_weights, args=(view.settings.get("model"),)):
             st.rerun(scope="app")  # the settings live outside this fragment
-    return [(lesson.epoch, lesson.mark) for lesson in found if lesson.epoch]
 
 
-def show_charts(run: runs.Run, events: list[dict], marks: list[tuple[int, str]]) -> None:
-    if not any(event.get("event") == "batch" for event in events):
+def show_charts(view: monitor.RunView) -> None:
+    """The four charts, as built once for every viewer: drawn as they are, nothing converted per session."""
+    if not view.batch_events:
         st.info("The charts appear with the first batch: TensorFlow loads and the photos are decoded first.")
         return
-    baseline = monitor.majority_baseline(run)
     for kind in ("batch", "epoch"):
-        if kind == "epoch" and not any(event.get("event") == "epoch" for event in events):
+        if kind == "epoch" and not view.epoch_events:
             st.caption("Validation loss and accuracy appear after the first epoch.")
             continue
-        for column, metric in zip(st.columns(2), ("loss", "accuracy")):
-            column.altair_chart(charts.training_chart(events, kind, metric, baseline, marks),
-                                key=f"{kind}-{metric}")
+        for column, metric in zip(st.columns(2), monitor.METRICS):
+            chart = view.charts[kind, metric]
+            column.vega_lite_chart(chart.data, chart.spec, key=f"{kind}-{metric}")
 
 
 def live_view(unlocked: bool) -> None:
-    """Everything about the run being followed, redrawn from its folder on every poll."""
-    run = monitor.run_to_show()
-    if run is None:
+    """Everything about the run being followed, as every session sees it, redrawn on every poll."""
+    shared = watcher()
+    view = shared.view()
+    if view is None:
         st.info("No training yet: choose the settings on the left and press **Start training**.")
         return
-    status, events = run.status, run.metrics()
-    followed = (run.id, status.get("state") in runs.ACTIVE_STATES)
+    followed = (view.run.id, view.active)
     previous = st.session_state.get("followed")
     st.session_state["followed"] = followed
     if previous is not None and previous != followed:
         st.rerun()  # a run started or ended: redraw the page, which also sets the polling speed
-    show_state(run, status)
-    show_progress(run, status, events, unlocked)
-    show_charts(run, events, show_lessons(run, events))
+    show_state(view)
+    show_progress(view, unlocked)
+    show_lessons(view)
+    show_charts(view)
     with st.expander("All runs"):
-        st.dataframe([monitor.run_row(r) for r in runs.list_runs()], hide_index=True,
+        st.dataframe(shared.table(), hide_index=True,
                      column_config={"best validation accuracy": st.column_config.NumberColumn(format="percent")})
 
 
@@ -178,5 +192,6 @@ else:
 notice = st.session_state.pop("notice", None)
 if notice:
     getattr(st, notice[0])(notice[1])
-poll = POLL_ACTIVE_S if runs.active_run() else POLL_IDLE_S
+current = watcher().view()
+poll = POLL_ACTIVE_S if current is not None and current.active else POLL_IDLE_S
 st.fragment(live_view, run_every=poll)(unlocked)

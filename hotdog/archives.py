@@ -7,18 +7,20 @@ temporary folder that is renamed into place only on success, so a refused upload
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
+import struct
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Callable, Union
+from typing import BinaryIO, Callable, Iterator, Union
 
-from hotdog import data
+from hotdog import data, locking
 
 #: Most entries (files and folders) a dataset zip may hold.
 MAX_FILES = 20_000
@@ -31,12 +33,20 @@ NESTED_ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", 
 #: Operating-system litter skipped silently (macOS resource forks, Finder and Explorer metadata).
 JUNK_FOLDERS = frozenset({"__MACOSX"})
 JUNK_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
-#: Prefix of the temporary folders under data_root; folder listings should skip names starting with ".".
-PARTIAL_PREFIX = ".partial-"
+#: Prefixes of the work in progress under data_root (unpacking folders, downloads); folder listings should skip
+#: names starting with ".". Each has a `<name>.lock` beside it while its process works on it.
+PARTIAL_PREFIX, DOWNLOAD_PREFIX, LOCK_SUFFIX = ".partial-", ".download-", ".lock"
+SCRATCH_PREFIXES = (PARTIAL_PREFIX, DOWNLOAD_PREFIX)
 
 ZipSource = Union[str, Path, BinaryIO]
 
 _CHUNK = 1024 * 1024
+#: The zip records read before `zipfile` is trusted: end of central directory, its ZIP64 locator and ZIP64 version,
+#: and the fixed part of a central-directory entry (PKWARE APPNOTE 4.3.12-4.3.16).
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,9 +69,12 @@ def extract_dataset_zip(
     The new folder is named after `name`, else the zip's file name. One wrapping folder (`hotdog/train/...`) is
     fine. Raises ArchiveError, leaving nothing under `data_root`, for anything unsafe or not shaped like a dataset.
     """
+    entries = count_entries(zip_file, max_files)
+    if entries > max_files:
+        raise ArchiveError(f"too many entries ({entries:,}, limit {max_files:,})")
     try:
         archive = zipfile.ZipFile(zip_file)
-    except (zipfile.BadZipFile, EOFError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
         raise ArchiveError("not a zip file (or a damaged one)") from error
     with archive:
         members = _checked_members(archive.infolist(), max_files, max_total_bytes, max_ratio)
@@ -71,6 +84,64 @@ def extract_dataset_zip(
             return _dataset_root(folder)
 
         return _build_atomically(Path(data_root), name or _source_name(zip_file), fill)
+
+
+def count_entries(zip_file: ZipSource, limit: int) -> int:
+    """How many entries a zip holds, read from its end-of-central-directory record (ZIP64 too) and by walking the
+    central directory's own records, at most `limit` + 1 of them: `zipfile` would build an object per entry
+    first, and 2 million empty entries (a 186 MB zip) cost it 12 s and 1.2 GB before any check could run.
+
+    Returns the larger of the two counts (a record may lie about the count, not about the records), or 0 when
+    this is no zip at all (`zipfile` then says so). A file object is left at the position it had.
+    """
+    if isinstance(zip_file, (str, Path)):
+        with open(zip_file, "rb") as handle:
+            return count_entries(handle, limit)
+    start = zip_file.tell()
+    try:
+        end = _end_of_central_directory(zip_file)
+        if end is None:
+            return 0
+        claimed, directory_start, directory_size = end
+        return max(claimed, _walk_central_directory(zip_file, directory_start, directory_size, limit))
+    finally:
+        zip_file.seek(start)
+
+
+def _end_of_central_directory(file: BinaryIO) -> tuple[int, int, int] | None:
+    """(entries claimed, where the central directory starts, its size), found as `zipfile` finds them."""
+    file.seek(0, os.SEEK_END)
+    size = file.tell()
+    file.seek(max(0, size - _EOCD.size - 0xFFFF))  # the record, then a comment of up to 64 KB
+    tail = file.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < _EOCD.size:
+        return None
+    position = size - len(tail) + at
+    _, _, _, _, entries, directory_size, directory_offset, _ = _EOCD.unpack_from(tail, at)
+    locator = at - _ZIP64_LOCATOR.size
+    if locator >= 0 and tail[locator:locator + 4] == b"PK\x06\x07":
+        file.seek(position - _ZIP64_LOCATOR.size - _ZIP64_END.size)
+        record = file.read(_ZIP64_END.size)
+        if record[:4] == b"PK\x06\x06":
+            entries, directory_size, directory_offset = _ZIP64_END.unpack(record)[7:10]
+            position -= _ZIP64_LOCATOR.size + _ZIP64_END.size
+    return entries, position - directory_size, directory_size
+
+
+def _walk_central_directory(file: BinaryIO, start: int, size: int, limit: int) -> int:
+    """Count the central directory's records from their own headers, stopping after `limit` + 1."""
+    file.seek(max(start, 0))
+    count, remaining = 0, size
+    while remaining >= _CENTRAL.size and count <= limit:
+        header = file.read(_CENTRAL.size)
+        if len(header) < _CENTRAL.size or header[:4] != b"PK\x01\x02":
+            break
+        name, extra, comment = struct.unpack_from("<3H", header, 28)
+        file.seek(name + extra + comment, os.SEEK_CUR)
+        remaining -= _CENTRAL.size + name + extra + comment
+        count += 1
+    return count
 
 
 def save_uploaded_photos(files: dict[str, list[tuple[str, bytes]]], data_root: Path, name: str) -> Path:
@@ -124,16 +195,67 @@ def _source_name(zip_file: ZipSource) -> str:
     return os.path.splitext(PurePosixPath(filename.replace("\\", "/")).name)[0] or "dataset"
 
 
+@contextlib.contextmanager
+def scratch_path(data_root: Path, prefix: str, suffix: str = "") -> Iterator[Path]:
+    """A fresh hidden path under `data_root` for work in progress (an unpacking folder, a download), claimed by a
+    lock on disk for as long as the block runs, and removed when it ends unless the block moved it away.
+
+    A process killed meanwhile (kill -9, a power cut) releases its lock without removing anything; the next
+    `scratch_path` (or `remove_abandoned`) finds such unclaimed leftovers and removes them, never one in progress.
+    """
+    data_root.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(data_root)
+    name = f"{prefix}{secrets.token_hex(8)}{suffix}"
+    lock_path = data_root / f"{name}{LOCK_SUFFIX}"
+    claim = locking.try_lock(lock_path)  # taken before the path exists: a cleaner never sees it unclaimed
+    if claim is None:
+        raise OSError(f"cannot claim {lock_path}")
+    try:
+        yield data_root / name
+    finally:
+        _remove(data_root / name)
+        claim.release()
+        lock_path.unlink(missing_ok=True)
+
+
+def remove_abandoned(data_root: Path) -> list[Path]:
+    """Remove the leftovers of unpacking and downloading processes that died (their lock is free); return them."""
+    removed = []
+    for path in sorted(data_root.glob(".*")) if data_root.is_dir() else []:
+        name = path.name
+        if not name.startswith(SCRATCH_PREFIXES) or name.endswith(LOCK_SUFFIX):
+            continue  # a lock without its work yet may be one being claimed right now: only work is judged
+        lock_path = data_root / f"{name}{LOCK_SUFFIX}"
+        claim = locking.try_lock(lock_path)
+        if claim is None:  # its process is still at work
+            continue
+        try:
+            if _remove(data_root / name):
+                removed.append(data_root / name)
+        finally:
+            claim.release()
+            lock_path.unlink(missing_ok=True)
+    return removed
+
+
+def _remove(path: Path) -> bool:
+    """Delete a file or a folder tree if it is there; True when something was deleted."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
 def _build_atomically(data_root: Path, name: str, fill: Callable[[Path], Path]) -> Path:
     """Run `fill` on a hidden temporary folder, then rename it to a free name; on any failure delete it."""
-    data_root.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=data_root))
-    try:
+    with scratch_path(data_root, PARTIAL_PREFIX) as partial:
+        partial.mkdir()
         inner = fill(partial).relative_to(partial)
         return _rename_to_free_name(partial, data_root, safe_name(name)) / inner
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
 
 
 def _rename_to_free_name(partial: Path, data_root: Path, name: str) -> Path:

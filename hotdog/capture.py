@@ -8,11 +8,10 @@ The dataset holds only train/: a fifth of each class is held out for validation 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 from hotdog import archives, atomic, data, images, paths, workspace
@@ -93,15 +92,12 @@ def _prepare(root: Path) -> None:
     """Create the dataset with its marker in one rename (two viewers may start it at once); refuse a folder that
     already holds something else."""
     if not (root / MARKER).is_file():
-        root.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=archives.PARTIAL_PREFIX, dir=root.parent))
-        (partial / MARKER).write_text("Photos taken with the camera on the Data page of Hotdog or Not.\n",
-                                      encoding="utf-8")
-        os.chmod(partial, 0o755)  # mkdtemp makes it private
-        try:
-            os.rename(partial, root)
-        except OSError:  # started by someone else just now, or another dataset's folder
-            shutil.rmtree(partial, ignore_errors=True)
+        with archives.scratch_path(root.parent, archives.PARTIAL_PREFIX) as partial:  # removed unless renamed
+            partial.mkdir()
+            (partial / MARKER).write_text("Photos taken with the camera on the Data page of Hotdog or Not.\n",
+                                          encoding="utf-8")
+            with contextlib.suppress(OSError):  # started by someone else just now, or another dataset's folder
+                os.rename(partial, root)
         if not (root / MARKER).is_file():
             raise data.DataError(f"{root} already holds something not made with the camera; choose another name")
     for label in CLASSES:

@@ -1,19 +1,31 @@
-"""Altair charts for the app, built from run folders and evaluation results; sized to be read from the back of a room.
+"""Charts for the app, built from run folders and evaluation results; sized to be read from the back of a room.
 
-Every builder returns a complete chart from plain data, so a page redraws the whole chart on each poll. No
-Streamlit here (the pages call `st.altair_chart`), no TensorFlow.
+The training charts are plain Vega-Lite specs with a pyarrow table beside them: the Train page redraws them every
+second for every viewer, so they are built once per change of the run (see `hotdog.monitor`), hold a bounded
+number of points however long the run, and reach the browser without any further conversion or schema check.
+The other charts are Altair charts, built once per page run. No Streamlit here (the pages call
+`st.vega_lite_chart` and `st.altair_chart`), no TensorFlow.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import altair as alt
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: Font sizes for a projector: axis labels, axis titles, legend, chart title.
 LABEL_FONT, AXIS_TITLE_FONT, TITLE_FONT = 16, 18, 22
+#: The same big labels for every chart, Altair or plain Vega-Lite.
+PROJECTOR_CONFIG = {"axis": {"labelFontSize": LABEL_FONT, "titleFontSize": AXIS_TITLE_FONT, "grid": True},
+                    "legend": {"labelFontSize": LABEL_FONT, "titleFontSize": LABEL_FONT, "orient": "bottom"},
+                    "title": {"fontSize": TITLE_FONT, "anchor": "start"}}
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#e4572e"}
+#: Colour of the epochs a lesson marks on the charts ("overfitting starts").
 MARK_COLOUR = "#8e44ad"
 CLASS_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#66a182"}
 CHART_HEIGHT = 300
@@ -21,78 +33,129 @@ CHART_HEIGHT = 300
 LEGEND_ROW = 24
 METRIC_TITLES = {"loss": "Loss (lower is better)", "accuracy": "Accuracy"}
 X_TITLES = {"batch": "Training step (batch)", "epoch": "Epoch"}
+#: Most points a batch curve draws: past this, neighbouring batches are pooled into their mean and min-max band.
+MAX_BATCH_POINTS = 300
+#: Up to this many points, a batch curve also marks each point, so the very first batch shows as a dot.
+MARKED_POINTS = 60
 
 
 def projector(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    """Big labels and titles on any finished chart."""
-    return (chart.configure_axis(labelFontSize=LABEL_FONT, titleFontSize=AXIS_TITLE_FONT, grid=True)
-            .configure_legend(labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT, orient="bottom")
-            .configure_title(fontSize=TITLE_FONT, anchor="start"))
+    """Big labels and titles on any finished Altair chart."""
+    return (chart.configure_axis(**PROJECTOR_CONFIG["axis"]).configure_legend(**PROJECTOR_CONFIG["legend"])
+            .configure_title(**PROJECTOR_CONFIG["title"]))
 
 
 # ---------------------------------------------------------------------------------------------- training
 
 
-def metric_frame(events: list[dict], kind: str) -> pd.DataFrame:
-    """Long table (x, metric, split, value) of one event kind: "batch" (x = global step) or "epoch" (x = epoch).
+@dataclass(frozen=True)
+class TrainingChart:
+    """A Vega-Lite spec and the table it draws: `st.vega_lite_chart(chart.data, chart.spec)`."""
 
-    Batch events carry the training numbers so far in the epoch; epoch events add the validation numbers.
+    spec: dict
+    data: pa.Table
+
+
+def pooled_batches(steps: np.ndarray, values: np.ndarray,
+                   max_points: int = MAX_BATCH_POINTS) -> dict[str, np.ndarray]:
+    """Batch values pooled into at most `max_points` buckets of consecutive steps: per bucket the mean step (x),
+    the mean value and its min-max band. Missing values (NaN) are left out.
+
+    A bucket spans a power of two of steps, the smallest that keeps the count in bounds: it only doubles as the run
+    grows, so a point stays where it was drawn until then, instead of every point shifting each second.
     """
-    x_field = "global_step" if kind == "batch" else "epoch"
-    rows = []
-    for event in events:
-        if event.get("event") != kind:
-            continue
-        for metric in METRIC_TITLES:
-            for split, key in (("train", metric), ("validation", f"val_{metric}")):
-                if event.get(key) is not None:
-                    rows.append({"x": event[x_field], "metric": metric, "split": split, "value": event[key]})
-    return pd.DataFrame(rows, columns=["x", "metric", "split", "value"])
+    keep = ~np.isnan(values)
+    steps, values = steps[keep], values[keep]
+    if not len(steps):
+        return {name: np.empty(0) for name in ("x", "value", "low", "high")}
+    width = 2 ** max(0, math.ceil(math.log2(max(steps.max(), 1) / max_points)))
+    buckets, members = np.unique((steps // width).astype(np.int64), return_inverse=True)
+    counts = np.bincount(members)
+    low, high = np.full(len(buckets), np.inf), np.full(len(buckets), -np.inf)
+    np.minimum.at(low, members, values)
+    np.maximum.at(high, members, values)
+    return {"x": np.bincount(members, weights=steps) / counts,
+            "value": np.bincount(members, weights=values) / counts, "low": low, "high": high}
 
 
-def training_chart(events: list[dict], kind: str, metric: str, baseline: float | None = None,
-                   marks: Sequence[tuple[int, str]] = ()) -> alt.TopLevelMixin:
-    """Loss or accuracy per batch or per epoch, train and validation; accuracy gets the majority-baseline rule, and
-    per-epoch charts a labelled vertical rule at each marked (epoch, label): where a lesson happened."""
-    frame = metric_frame(events, kind)
-    frame = frame[frame["metric"] == metric]
-    accuracy = metric == "accuracy"
-    y_scale = alt.Scale(domain=[0, 1]) if accuracy else alt.Scale(zero=False)
-    x_axis = alt.Axis(tickMinStep=1, format="d")
+def batch_chart(metric: str, steps: np.ndarray, values: np.ndarray, layers: Sequence[dict] = ()) -> TrainingChart:
+    """The training curve per batch: the pooled mean as a line in its min-max band."""
+    points = pooled_batches(steps, values)
+    x = _x_encoding("batch")
+    y = _y_encoding(metric)
+    colour = {"datum": "train", "title": None, "scale": _split_scale()}
+    tooltip = [{"field": "x", "type": "quantitative", "title": X_TITLES["batch"], "format": ".0f"},
+               {"field": "value", "type": "quantitative", "title": metric, "format": ".3f"},
+               {"field": "low", "type": "quantitative", "title": "lowest", "format": ".3f"},
+               {"field": "high", "type": "quantitative", "title": "highest", "format": ".3f"}]
+    band = {"mark": {"type": "area", "opacity": 0.25, "color": SPLIT_COLOURS["train"]},
+            "encoding": {"x": x, "y": {**y, "field": "low"}, "y2": {"field": "high"}}}
+    line = {"mark": {"type": "line", "strokeWidth": 3, "point": len(points["x"]) <= MARKED_POINTS},
+            "encoding": {"x": x, "y": y, "color": colour, "tooltip": tooltip}}
+    return _training_chart("batch", metric, pa.table(points), [band, line, *layers])
+
+
+def epoch_chart(metric: str, epochs: Sequence[dict], layers: Sequence[dict] = ()) -> TrainingChart:
+    """Train and validation `metric` per epoch, every epoch a point."""
+    rows = [(event["epoch"], split, float(event[key])) for event in epochs
+            for split, key in (("train", metric), ("validation", f"val_{metric}")) if event.get(key) is not None]
+    x, split, value = zip(*rows) if rows else ((), (), ())
+    table = pa.table({"x": pa.array(x, pa.float64()), "split": pa.array(split, pa.string()),
+                      "value": pa.array(value, pa.float64())})
+    line = {"mark": {"type": "line", "strokeWidth": 3, "point": True},
+            "encoding": {"x": _x_encoding("epoch"), "y": _y_encoding(metric),
+                         "color": {"field": "split", "type": "nominal", "title": None, "scale": _split_scale()},
+                         "tooltip": [{"field": "x", "type": "quantitative", "title": X_TITLES["epoch"]},
+                                     {"field": "split", "type": "nominal"},
+                                     {"field": "value", "type": "quantitative", "title": metric, "format": ".3f"}]}}
+    return _training_chart("epoch", metric, table, [line, *layers])
+
+
+def horizontal_rule(value: float, text: str) -> list[dict]:
+    """Layers for a dashed horizontal line with its label, e.g. the score to beat; add them to a training chart."""
+    constant = {"values": [{}]}  # one row of its own, so the rule is drawn once, not once per point
+    y = {"datum": value, "type": "quantitative"}
+    return [{"data": constant, "mark": {"type": "rule", "strokeDash": [8, 6], "strokeWidth": 2, "color": "#555"},
+             "encoding": {"y": y}},
+            {"data": constant, "mark": {"type": "text", "align": "left", "baseline": "bottom", "dx": 4, "dy": -4,
+                                        "fontSize": LABEL_FONT, "color": "#555", "text": text},
+             "encoding": {"x": {"value": 0}, "y": y}}]
+
+
+def baseline_rule(value: float) -> list[dict]:
+    """The majority baseline on an accuracy chart: what always answering the bigger class scores."""
+    return horizontal_rule(value, f"always the bigger class: {value:.0%}")
+
+
+def epoch_rules(marks: Sequence[tuple[int, str]]) -> list[dict]:
+    """Layers for a vertical line at each marked (epoch, label), labelled at the top; add them to an epoch chart."""
+    marked = {"values": [{"x": epoch, "label": label} for epoch, label in marks]}
+    x = {"field": "x", "type": "quantitative"}
+    return [{"data": marked, "mark": {"type": "rule", "strokeWidth": 3, "color": MARK_COLOUR}, "encoding": {"x": x}},
+            {"data": marked, "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 6, "dy": 4,
+                                      "fontSize": LABEL_FONT, "fontWeight": "bold", "color": MARK_COLOUR},
+             "encoding": {"x": x, "y": {"value": 0}, "text": {"field": "label", "type": "nominal"}}}]
+
+
+def _training_chart(kind: str, metric: str, table: pa.Table, layers: list[dict]) -> TrainingChart:
     per = "per batch" if kind == "batch" else "per epoch"
-    lines = alt.Chart(frame).mark_line(
-        point=kind == "epoch", strokeWidth=3).encode(
-        x=alt.X("x:Q", title=X_TITLES[kind], axis=x_axis),
-        y=alt.Y("value:Q", title=metric, scale=y_scale, axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
-        color=alt.Color("split:N", title=None, scale=alt.Scale(domain=list(SPLIT_COLOURS),
-                                                               range=list(SPLIT_COLOURS.values()))),
-        tooltip=[alt.Tooltip("x:Q", title=X_TITLES[kind]), "split:N",
-                 alt.Tooltip("value:Q", title=metric, format=".3f")])
-    layers = [lines]
-    if accuracy and baseline is not None:
-        layers += baseline_rule(baseline, "always the bigger class")
-    if kind == "epoch" and marks:
-        layers += epoch_rules(marks)
-    return projector(alt.layer(*layers).properties(title=f"{METRIC_TITLES[metric]}, {per}", height=CHART_HEIGHT))
+    return TrainingChart(spec={"title": f"{METRIC_TITLES[metric]}, {per}", "height": CHART_HEIGHT,
+                               "config": PROJECTOR_CONFIG, "layer": layers}, data=table)
 
 
-def baseline_rule(value: float, text: str) -> list[alt.Chart]:
-    """A dashed horizontal line with its label: the score to beat."""
-    frame = pd.DataFrame({"y": [value], "label": [f"{text}: {value:.0%}"]})
-    rule = alt.Chart(frame).mark_rule(strokeDash=[8, 6], strokeWidth=2, color="#555").encode(y="y:Q")
-    label = alt.Chart(frame).mark_text(align="left", baseline="bottom", dx=4, dy=-4, fontSize=LABEL_FONT,
-                                       color="#555").encode(x=alt.value(0), y="y:Q", text="label:N")
-    return [rule, label]
+def _x_encoding(kind: str) -> dict:
+    return {"field": "x", "type": "quantitative", "title": X_TITLES[kind], "axis": {"tickMinStep": 1, "format": "d"}}
 
 
-def epoch_rules(marks: Sequence[tuple[int, str]]) -> list[alt.Chart]:
-    """A vertical rule at each marked epoch, labelled at the top of the chart."""
-    frame = pd.DataFrame([{"x": epoch, "label": label} for epoch, label in marks])
-    rule = alt.Chart(frame).mark_rule(strokeWidth=3, color=MARK_COLOUR).encode(x="x:Q")
-    label = alt.Chart(frame).mark_text(align="left", baseline="top", dx=6, dy=4, fontSize=LABEL_FONT,
-                                       fontWeight="bold", color=MARK_COLOUR).encode(x="x:Q", y=alt.value(0),
-                                                                                    text="label:N")
-    return [rule, label]
+def _y_encoding(metric: str) -> dict:
+    if metric == "accuracy":
+        return {"field": "value", "type": "quantitative", "title": metric, "scale": {"domain": [0, 1]},
+                "axis": {"format": ".0%"}}
+    return {"field": "value", "type": "quantitative", "title": metric, "scale": {"zero": False}}
+
+
+def _split_scale() -> dict:
+    return {"domain": list(SPLIT_COLOURS), "range": list(SPLIT_COLOURS.values())}
 
 
 def comparison_chart(curves: list[dict], metric: str) -> alt.TopLevelMixin:
@@ -102,8 +165,8 @@ def comparison_chart(curves: list[dict], metric: str) -> alt.TopLevelMixin:
     accuracy = metric == "accuracy"
     lines = alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
         x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
-        y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1]) if accuracy else
-                alt.Scale(zero=False), axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1]) if accuracy else alt.Scale(zero=False),
+                axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
         color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom", columns=1)),
         tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", title=metric, format=".3f")])
     return projector(lines.properties(title=f"Validation {METRIC_TITLES[metric].lower()}",

@@ -68,6 +68,29 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_download(args: argparse.Namespace) -> int:
+    from hotdog import download, paths
+
+    url = args.url or download.D2L_HOTDOG_URL
+    sha1 = args.sha1 or (None if args.url else download.D2L_HOTDOG_SHA1)
+    into = args.into or paths.app_data_dir()
+    shown = {"mb": -1}
+
+    def progress(done: int, total: int | None) -> None:
+        if done // 10_000_000 != shown["mb"]:
+            shown["mb"] = done // 10_000_000
+            print(f"  {done / 1e6:,.0f} MB" + (f" of {total / 1e6:,.0f} MB" if total else ""), file=sys.stderr)
+
+    print(f"downloading {url} into {into}", file=sys.stderr)
+    try:
+        root = download.download_dataset(url, sha1, data_root=into, progress=progress)
+    except download.DownloadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"dataset ready in {root} (check it with: python -m hotdog check-data {root})")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.resume:
         run = runs.reclaim_run(runs.find_run(args.resume, args.runs_dir))
@@ -187,16 +210,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     listed = runs.list_runs(args.runs_dir)
     for run in listed:
-        status = run.status
+        status, damage = run.status, run.damage
         row = {"id": run.id, "state": status.get("state", "unknown"), "model": run.settings.get("model", "?"),
                "epochs_completed": status.get("epochs_completed", 0),
-               "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path)}
+               "best_val_accuracy": status.get("best_val_accuracy"), "path": str(run.path), "damage": damage}
         if args.json:
             _json_line(row)
             continue
         line = f"{row['id']:<45} {row['state']:<10} {row['model']:<9} epochs {row['epochs_completed']:>3}"
         accuracy = row["best_val_accuracy"]
-        print(line + (f"  val acc {accuracy:.3f}" if accuracy is not None else ""))
+        print(line + (f"  val acc {accuracy:.3f}" if accuracy is not None else "") + (f"  damaged: {damage}"
+                                                                                      if damage else ""))
     if not listed and not args.json:
         print(f"no runs in {args.runs_dir or runs.default_runs_dir()}")
     return 0
@@ -204,6 +228,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     run = runs.find_run(args.run, args.runs_dir)
+    if args.force:
+        run.mark_failed("marked failed by hand (python -m hotdog stop --force)")
+        print(f"marked {run.id} as failed: it no longer blocks a new training")
+        return 0
+    if run.state not in runs.ACTIVE_STATES:
+        print(f"{run.id} is not training ({run.listed_state}); nothing to stop")
+        return 0
     run.request_stop()
     print(f"asked {run.id} to stop after its current batch")
     return 0
@@ -228,6 +259,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("dir", help="dataset root holding train/ (and optionally validation/, test/)")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=cmd_check_data)
+
+    fetch = commands.add_parser(
+        "download", help="download a dataset zip, check it and unpack it (the classic hot-dog dataset by default)",
+        description="Download a dataset zip over http(s), check its SHA-1 and unpack it safely into a new folder. "
+                    "Addresses on this server's own networks (loopback, private, link-local...) are refused unless "
+                    "HOTDOG_ALLOW_PRIVATE_DOWNLOADS=1 (a local mirror).")
+    fetch.add_argument("url", nargs="?", help="http(s) address of a dataset zip (default: the classic hot-dog "
+                                              "dataset, 260 MB, SHA-1 checked)")
+    fetch.add_argument("--into", type=Path, help="folder to unpack into (default: the app's data folder, "
+                                                 "$HOTDOG_DATA_DIR, else data/ in the repository)")
+    fetch.add_argument("--sha1", help="expected SHA-1 of the zip (checked for the default dataset anyway)")
+    fetch.set_defaults(handler=cmd_download)
 
     names = ", ".join(f"{name} ({spec.title})" for name, spec in REGISTRY.items() if spec.trainable)
     train = commands.add_parser("train", parents=[runs_dir], help="train a model into a new run folder",
@@ -259,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="verdicts for photos")
     predict.add_argument("model", help="run folder, .keras file, or 'imagenet' (pretrained, no training)")
-    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP, AVIF, HEIC)")
     predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     predict.add_argument("--json", action="store_true", help="one JSON object per photo")
     predict.set_defaults(handler=cmd_predict)
@@ -311,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = commands.add_parser("stop", parents=[runs_dir], help="ask a running training to stop")
     stop.add_argument("run", help="run folder or id")
+    stop.add_argument("--force", action="store_true",
+                      help="mark the run failed at once, whatever its status says (a run left 'running' by a crash "
+                           "or a hand edit); it is asked to stop as well, in case it still trains")
     stop.set_defaults(handler=cmd_stop)
     return parser
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from hotdog import atomic, images
+from hotdog import atomic, cache, images, paths
 from hotdog.cache import cache_dir
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "validation": "validatio
 VALIDATION_FRACTION = 0.2
 SMALL_IMAGE_PX = 32
 IGNORED_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini", "__MACOSX"}
+OUTSIDE_REASON = "a link leading outside the allowed folders: left out"
 
 
 class DataError(ValueError):
@@ -50,11 +51,17 @@ class Example:
 
 @dataclass
 class Dataset:
-    """The photos of a dataset root, per split. `validation_from_train` says the validation split was carved out."""
+    """The photos of a dataset root, per split. `validation_from_train` says the validation split was carved out;
+    `outside` lists (split, path) of files left out because they lead outside the allowed folders."""
 
     root: Path
     splits: dict[str, list[Example]]
     validation_from_train: bool = False
+    outside: list[tuple[str, Path]] = field(default_factory=list)
+
+    def left_out(self) -> list[dict]:
+        """The files left out, as check_data and a run's config list unreadable photos."""
+        return [{"path": str(path), "split": split, "reason": OUTSIDE_REASON} for split, path in self.outside]
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {split: class_counts(examples) for split, examples in self.splits.items()}
@@ -91,10 +98,13 @@ def _visible(path: Path) -> bool:
     return not path.name.startswith(".") and path.name not in IGNORED_NAMES
 
 
-def _split_examples(split_dir: Path) -> list[Example]:
+def _split_examples(split_dir: Path, allowed: list[Path] | None) -> tuple[list[Example], list[Path]]:
+    """The photos of one split, and the files left out because, links followed, they lie outside `allowed` (None:
+    anywhere is fine)."""
     if not split_dir.is_dir():
         raise DataError(f"{split_dir} should be a folder holding one folder per class (hotdog, nohotdog)")
     examples: list[Example] = []
+    outside: list[Path] = []
     seen_labels: dict[int, Path] = {}
     for entry in sorted(filter(_visible, split_dir.iterdir())):
         if not entry.is_dir():
@@ -107,15 +117,24 @@ def _split_examples(split_dir: Path) -> list[Example]:
         if label in seen_labels:
             raise DataError(f"{entry} and {seen_labels[label]} are the same class; keep one of them")
         seen_labels[label] = entry
-        examples += [Example(path, label) for path in sorted(entry.rglob("*"))
-                     if path.is_file() and all(_visible(part) for part in path.relative_to(entry).parents
-                                               if part != Path(".")) and _visible(path)]
+        # rglob does not descend into linked folders, so only the class folder and each file can lead elsewhere:
+        # the folder is resolved once, and a file only when it is a link itself.
+        folder_inside = allowed is None or paths.is_inside(entry, allowed)
+        for path in sorted(entry.rglob("*")):
+            hidden = not _visible(path) or not all(map(_visible, path.relative_to(entry).parents[:-1]))
+            if hidden or not path.is_file():
+                continue
+            linked = allowed is not None and path.is_symlink()
+            if paths.is_inside(path, allowed) if linked else folder_inside:
+                examples.append(Example(path, label))
+            else:
+                outside.append(path)
     if not examples:
         raise DataError(f"{split_dir} holds no photos: expected {split_dir}/hotdog and {split_dir}/nohotdog")
     if len(seen_labels) < 2:
         missing = "nohotdog" if 1 in seen_labels else "hotdog"
         raise DataError(f"{split_dir} has no {missing} folder: both classes are needed")
-    return examples
+    return examples, outside
 
 
 def _find_splits(root: Path, require_train: bool = True) -> dict[str, Path]:
@@ -151,17 +170,27 @@ def stratified_split(examples: list[Example], fraction: float, seed: int) -> tup
 
 
 def load_dataset(root: str | Path, seed: int = 0, validation_fraction: float = VALIDATION_FRACTION) -> Dataset:
-    """List a dataset root's photos per split; without validation/, hold out a stratified share of train."""
+    """List a dataset root's photos per split; without validation/, hold out a stratified share of train.
+
+    A dataset inside the allowed folders (`hotdog.paths`: every dataset the app can choose) keeps to them: a
+    photo or a class folder whose links lead outside them is left out (`Dataset.outside`), so a link to the rest of
+    the disk cannot put its files in front of the class. A dataset elsewhere, given on the command line, is the
+    terminal user's own choice, links and all.
+    """
     root = Path(root).expanduser()
     found = _find_splits(root)
-    splits = {split: _split_examples(path) for split, path in found.items()}
+    allowed = _bounds(root)
+    listed = {split: _split_examples(path, allowed) for split, path in found.items()}
+    splits = {split: examples for split, (examples, _) in listed.items()}
+    outside = [(split, path) for split, (_, left) in listed.items() for path in left]
     carved = "validation" not in splits
     if carved:
         splits["train"], splits["validation"] = stratified_split(splits["train"], validation_fraction, seed)
         if not splits["validation"]:
             raise DataError(f"{root / 'train'} is too small to hold out validation photos; add photos or a "
                             f"validation/ folder")
-    return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved)
+    return Dataset(root=root, splits={s: splits[s] for s in SPLITS if s in splits}, validation_from_train=carved,
+                   outside=outside)
 
 
 def holds_class_folders(root: str | Path) -> bool:
@@ -169,6 +198,13 @@ def holds_class_folders(root: str | Path) -> bool:
     root = Path(root).expanduser()
     return root.is_dir() and any(entry.is_dir() and class_label(entry.name) is not None
                                  for entry in filter(_visible, root.iterdir()))
+
+
+def _bounds(root: Path) -> list[Path] | None:
+    """The folders the photos of a dataset at `root` must stay in: the allowed folders when it lies inside them,
+    else None (anywhere: a folder given on the command line)."""
+    roots = paths.allowed_roots()
+    return roots if paths.is_inside(root, roots) else None
 
 
 def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> tuple[str, list[Example]]:
@@ -181,7 +217,7 @@ def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> 
     if holds_class_folders(root):
         if split not in (None, ALL_PHOTOS):
             raise DataError(f"{root} holds class folders without splits: score all of it (no {split} split)")
-        return ALL_PHOTOS, _split_examples(root)
+        return ALL_PHOTOS, _split_examples(root, _bounds(root))[0]
     found = _find_splits(root, require_train=False)
     if not found:
         raise DataError(f"{root} holds neither hotdog and nohotdog folders nor train/ or test/ splits")
@@ -189,7 +225,7 @@ def load_labelled(root: str | Path, split: str | None = None, seed: int = 0) -> 
     if "train" in found:  # validation may be held out of train, with the same seed as the training
         splits = load_dataset(root, seed=seed).splits
     else:
-        splits = {name: _split_examples(path) for name, path in found.items()}
+        splits = {name: _split_examples(path, _bounds(root))[0] for name, path in found.items()}
     if split not in splits:
         raise DataError(f"{root} has no {split} split; it has {', '.join(splits)}")
     return split, splits[split]
@@ -244,7 +280,7 @@ def check_data(root: str | Path, seed: int = 0) -> dict:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = list(pool.map(lambda item: images.probe(item[1].path), all_examples))
     unreadable = [{"path": str(example.path), "split": split, "reason": error}
-                  for (split, example), (size, error) in zip(all_examples, results) if error]
+                  for (split, example), (size, error) in zip(all_examples, results) if error] + dataset.left_out()
     small = [{"path": str(example.path), "width": size[0], "height": size[1]}
              for (_, example), (size, error) in zip(all_examples, results)
              if size and min(size) < SMALL_IMAGE_PX]
@@ -289,7 +325,7 @@ def decode(examples: list[Example], size: int, progress: Callable[[int, int], No
     key = f"{content_fingerprint(paths)[:24]}-{size}"
     folder = cache_dir() / "decoded"
     images_file, meta_file = folder / f"{key}.npy", folder / f"{key}.json"
-    if images_file.exists() and meta_file.exists():
+    if cache.verified(images_file) and cache.verified(meta_file):
         return _load_decoded(images_file, meta_file, examples)
     decoded = _decode_all(examples, size, progress)
     _save_decoded(decoded, folder, images_file, meta_file)
@@ -320,6 +356,8 @@ def _save_decoded(decoded: Decoded, folder: Path, images_file: Path, meta_file: 
         with atomic.atomic_path(images_file) as temporary:
             np.save(temporary, decoded.images)
         atomic.write_json(meta_file, {"paths": [str(p) for p in decoded.paths], "unreadable": decoded.unreadable})
+        cache.seal(images_file)
+        cache.seal(meta_file)
     except OSError as error:  # a read-only or full cache only costs speed
         log.warning("could not cache decoded photos in %s: %s", folder, error)
 

@@ -45,17 +45,43 @@ def resolve_allowed(user_path: str) -> Path:
     text = user_path.strip()
     if not text:
         raise PathNotAllowed("enter a folder path")
+    if "\x00" in text:
+        raise PathNotAllowed(f"'{_shown(text)}' is not a folder path: it holds a NUL character")
     roots = allowed_roots()
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:  # "~someone" with no such user
+        path = Path(text)
     candidates = [path] if path.is_absolute() else [root / path for root in roots]
     inside = [real for real in map(_real_path, candidates) if any(real.is_relative_to(root) for root in roots)]
     if not inside:
         listing = ", ".join(str(root) for root in roots)
-        raise PathNotAllowed(f"'{text}' is outside the allowed folders ({listing}); set {ROOTS_ENV} to allow more")
-    existing = next((real for real in inside if real.exists()), None)
+        raise PathNotAllowed(f"'{_shown(text)}' is outside the allowed folders ({listing}); set {ROOTS_ENV} to "
+                             f"allow more")
+    existing = next((real for real in inside if _exists(real)), None)
     if existing is None:
-        raise PathNotAllowed(f"'{text}' does not exist (looked for {', '.join(str(real) for real in inside)})")
+        looked = ", ".join(_shown(str(real)) for real in inside)
+        raise PathNotAllowed(f"'{_shown(text)}' does not exist (looked for {looked})")
     return existing
+
+
+def _shown(text: str, limit: int = 100) -> str:
+    """A typed path as a message quotes it: one line, at most `limit` characters."""
+    text = text.replace("\n", " ").replace("\x00", "\\0")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say
+        return False
+
+
+def is_inside(path: str | Path, roots: list[Path]) -> bool:
+    """Whether `path`, every symlink followed, lies inside one of `roots` (resolved folders)."""
+    real = _real_path(Path(path))
+    return any(real.is_relative_to(root) for root in roots)
 
 
 def _real_path(path: Path) -> Path:

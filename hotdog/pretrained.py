@@ -26,7 +26,7 @@ from typing import BinaryIO
 import keras
 import numpy as np
 
-from hotdog import atomic
+from hotdog import atomic, cache
 from hotdog.cache import cache_dir
 from hotdog.images import ImageSource, load_array
 
@@ -313,7 +313,7 @@ def convert_lite0(source: str | Path, destination: str | Path) -> Path:
 def lite0_weights_path() -> Path:
     """The converted ImageNet weights, converting them on first use (a second or so)."""
     path = cache_dir() / f"lite0-imagenet-{SOURCE_SHA256[:8]}.npz"
-    return path if path.is_file() else convert_lite0(source_weights_path(), path)
+    return path if cache.verified(path) else cache.seal(convert_lite0(source_weights_path(), path))
 
 
 def load_lite0(include_top: bool = True, image_size: int = IMAGE_SIZE) -> keras.Model:

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import psutil
 
-from hotdog import atomic
+from hotdog import atomic, runfiles
 from hotdog.locking import file_lock
 
 CONFIG, STATUS, METRICS = "config.json", "status.json", "metrics.jsonl"
@@ -59,31 +59,18 @@ def now_iso() -> str:
 
 
 def read_json(path: Path) -> dict:
+    """A JSON object file, or {} when it is missing, unreadable or holds anything but an object."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        loaded = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def append_jsonl(path: Path, record: dict) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record, default=float) + "\n")
         handle.flush()
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """All complete lines; a half-written last line (a crash mid-write) is ignored."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    records = []
-    for line in text.splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -100,7 +87,9 @@ def pid_alive(pid: int | None) -> bool:
 
 @dataclass
 class Run:
-    """One run folder, read fresh from disk each time."""
+    """One run folder, read fresh from disk each time, and checked on the way in (`hotdog.runfiles`): whatever its
+    files hold, `config` and `status` are objects whose known fields have the right types, `metrics()` holds only
+    whole events, and `damage` says what had to be left out."""
 
     path: Path
 
@@ -110,7 +99,7 @@ class Run:
 
     @property
     def config(self) -> dict:
-        return read_json(self.path / CONFIG)
+        return self._config_file()[0]
 
     @property
     def settings(self) -> dict:
@@ -134,25 +123,47 @@ class Run:
 
     @property
     def status(self) -> dict:
-        """status.json, with a dead or silent training process reported as failed."""
-        status = read_json(self.path / STATUS)
-        if status.get("state") in ACTIVE_STATES:
-            heartbeat = status.get("heartbeat", 0)
-            if not pid_alive(status.get("pid")):
-                return {**status, "state": "failed",
-                        "error": f"the training process (pid {status.get('pid')}) died without finishing"}
-            if heartbeat and time.time() - heartbeat > HEARTBEAT_TIMEOUT_S:
-                return {**status, "state": "failed",
-                        "error": f"the training process stopped responding (no heartbeat for "
-                                 f"{time.time() - heartbeat:.0f} s)"}
+        """status.json, with a dead or silent training process reported as failed, whatever its pid says: a pid
+        can be reused (pid 1 is always alive), a heartbeat cannot."""
+        status = self._status_file()[0]
+        if status.get("state") not in ACTIVE_STATES:
+            return status
+        if not pid_alive(status.get("pid")):
+            return {**status, "state": "failed",
+                    "error": f"the training process (pid {status.get('pid')}) died without finishing"}
+        heartbeat = status.get("heartbeat")
+        age = None if heartbeat is None else time.time() - heartbeat
+        if age is None or abs(age) > HEARTBEAT_TIMEOUT_S:
+            silence = "none recorded" if age is None else f"none for {age:,.0f} s" if age > 0 else "dated ahead"
+            return {**status, "state": "failed",
+                    "error": f"the training process stopped responding (heartbeat: {silence})"}
         return status
 
     @property
     def state(self) -> str:
         return self.status.get("state", "unknown")
 
+    @property
+    def damage(self) -> str | None:
+        """What in config.json and status.json could not be used ("status.json is empty; ..."), or None. (Damaged
+        metrics lines are simply skipped: the charts go on with the others.)"""
+        return "; ".join(self._config_file()[1] + self._status_file()[1]) or None
+
+    @property
+    def listed_state(self) -> str:
+        """The state as run listings show it: "damaged: <reason>" when the run's files are damaged."""
+        damage = self.damage
+        return f"damaged: {damage}" if damage else self.state
+
+    def _config_file(self) -> tuple[dict, list[str]]:
+        return runfiles.read_object(self.path / CONFIG, runfiles.CONFIG, runfiles.CONFIG_REQUIRED)
+
+    def _status_file(self) -> tuple[dict, list[str]]:
+        return runfiles.read_object(self.path / STATUS, runfiles.STATUS, runfiles.STATUS_REQUIRED)
+
     def metrics(self) -> list[dict]:
-        return read_jsonl(self.path / METRICS)
+        """Every whole batch and epoch event, in order; damaged lines and a half-written last line are skipped."""
+        return runfiles.read_events(self.path / METRICS)
 
     @property
     def model_path(self) -> Path:
@@ -169,6 +180,11 @@ class Run:
     def stop_requested(self) -> bool:
         """Whether a stop has been asked for since the run last started (`request_stop`, `python -m hotdog stop`)."""
         return (self.path / STOP).exists()
+
+    def mark_failed(self, reason: str) -> None:
+        """Record the run as failed (and ask it to stop, in case it still trains): it no longer blocks training."""
+        self.request_stop()
+        self.update_status(state="failed", error=reason, ended_at=now_iso())
 
     def update_status(self, **fields: Any) -> dict:
         """Merge `fields` into status.json; the lock keeps concurrent writers (the heartbeat thread, the app)
@@ -288,6 +304,9 @@ def reclaim_run(run: Run) -> Run:
             raise TrainingBusy(busy)
         if run.state == "completed":
             raise ValueError(f"run {run.id} is already completed; start a new run to train more")
+        if not run.config.get("settings"):
+            raise ValueError(f"run {run.id} cannot be resumed: {run.damage or 'config.json has no settings'}; "
+                             f"start a new run")
         (run.path / STOP).unlink(missing_ok=True)
         run.update_status(state="starting", pid=os.getpid(), heartbeat=time.time(), error=None, traceback=None)
         return run

@@ -206,7 +206,10 @@ def train(run: runs.Run, verbose: int = 1) -> runs.Run:
 
     A run that already has completed epochs (stopped, or killed) continues from its last checkpoint.
     """
-    config = TrainConfig(**run.config["settings"])
+    settings = run.config.get("settings")
+    if not settings:
+        raise ValueError(f"run {run.id} cannot be trained: {run.damage or 'config.json has no settings'}")
+    config = TrainConfig(**settings)
     run.update_status(pid=os.getpid(), heartbeat=time.time())
     stop, done = threading.Event(), threading.Event()
     handlers = _stop_on_signals(stop)
@@ -248,7 +251,7 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
                       phase="decoding photos")
     dataset = data.load_dataset(config.data, seed=config.seed)
     decoded = {split: data.decode(dataset.splits[split], config.image_size) for split in ("train", "validation")}
-    unreadable = [entry for d in decoded.values() for entry in d.unreadable]
+    unreadable = [entry for d in decoded.values() for entry in d.unreadable] + dataset.left_out()
     counts = {split: data.class_counts(data.Example(p, int(l)) for p, l in zip(d.paths, d.labels))
               for split, d in decoded.items()}
     record = run.config

@@ -15,7 +15,7 @@ import logging
 import keras
 import numpy as np
 
-from hotdog import atomic, pretrained
+from hotdog import atomic, cache, pretrained
 from hotdog.cache import cache_dir
 from hotdog.data import Decoded, content_fingerprint, make_tf_dataset
 from hotdog.models import augmentation, compile_model
@@ -97,13 +97,14 @@ def backbone_features(model: keras.Model, photos: Decoded, batch_size: int = 32)
     """
     backbone = model.get_layer(BACKBONE)
     path = cache_dir() / "features" / f"{_features_key(backbone, photos)}.npy"
-    if path.is_file():
+    if cache.verified(path):
         return np.load(path)
     features = backbone.predict(make_tf_dataset(photos, batch_size, shuffle=False), verbose=0)
     features = np.asarray(features, dtype=np.float32)
     try:
         with atomic.atomic_file(path, "wb") as file:
             np.save(file, features)
+        cache.seal(path)
     except OSError as error:  # a read-only or full cache only costs time
         log.warning("could not cache backbone features in %s: %s", path.parent, error)
     return features

@@ -138,6 +138,12 @@ def download_and_use(url: str = download.D2L_HOTDOG_URL, sha1: str | None = down
     return _use_new_dataset(download.download_dataset(url, sha1, data_root=paths.app_data_dir(), progress=progress))
 
 
+def remove_abandoned_work() -> list[Path]:
+    """Delete the half-unpacked folders and half-downloaded zips of imports and downloads killed mid-way (an app
+    stopped with kill -9, a power cut); work still in progress is left alone."""
+    return archives.remove_abandoned(paths.app_data_dir())
+
+
 def _use_new_dataset(root: Path) -> Path:
     """Use a dataset just written under the data folder, or delete its top folder again and re-raise."""
     try:
@@ -221,5 +227,5 @@ def run_label(run: runs.Run) -> str:
     parts = [run.id, model_title(run.config.get("settings", {}).get("model"))]
     if status.get("best_val_accuracy") is not None:
         parts.append(f"validation accuracy {status['best_val_accuracy']:.0%}")
-    parts.append(status.get("state", "unknown"))
+    parts.append(run.listed_state)
     return " · ".join(parts)

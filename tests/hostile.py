@@ -8,15 +8,22 @@ reason containing `reason`.
 from __future__ import annotations
 
 import io
+import os
 import random
+import socket
 import struct
+import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pillow_heif
+import pytest
 from PIL import Image
+
+pillow_heif.register_heif_opener()  # to write the HEIC photo; hotdog.images registers it to read them
 
 TOO_LARGE = "image is too large"
 NOT_AN_IMAGE = "not an image"
@@ -61,21 +68,24 @@ def png(width: int, height: int, idat: bytes, bit_depth: int = 8, colour_type: i
             + _chunk(b"IEND", b""))
 
 
-def zeros_deflated(total: int, block: int = 1 << 21) -> bytes:
-    """A valid zlib stream of `total` zero bytes, built in milliseconds and little memory.
+def repeated_deflated(*parts: tuple[bytes, int]) -> bytes:
+    """A valid zlib stream of each (block, times) in turn, built in milliseconds and little memory however long
+    it inflates: each block is compressed once and its bytes repeated (a full flush makes every copy independent);
+    the stream ends with an empty final block and the Adler-32 of everything."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    stream, adler = [b"\x78\xda"], 1
+    for block, times in parts:
+        compressed = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+        stream.append(compressed * times)
+        for _ in range(times):
+            adler = zlib.adler32(block, adler)
+    return b"".join(stream) + b"\x03\x00" + struct.pack(">I", adler)
 
-    One block is compressed once and repeated (a full flush makes each block independent); the stream ends with
-    an empty final block and the Adler-32 of all zeros, which is ((total mod 65521) << 16) | 1.
-    """
-    compressor = zlib.compressobj(9)
-    first = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
-    repeated = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+def zeros_deflated(total: int, block: int = 1 << 21) -> bytes:
+    """A valid zlib stream of `total` zero bytes."""
     blocks, rest = divmod(total, block)
-    tail = compressor.compress(bytes(rest)) + compressor.flush(zlib.Z_FULL_FLUSH) if rest else b""
-    if blocks == 0:
-        first, blocks = b"\x78\xda", 1  # only the zlib header: the rest holds every byte
-    end = b"\x03\x00" + struct.pack(">I", ((total % 65521) << 16) | 1)
-    return first + repeated * (blocks - 1) + tail + end
+    return repeated_deflated((bytes(block), blocks), (bytes(rest), 1))
 
 
 def blank_png(width: int, height: int) -> bytes:
@@ -99,6 +109,18 @@ def png_header_lies() -> bytes:
 def png_rgb48() -> bytes:
     rows = b"".join(b"\x00" + bytes(range(0, 240, 4)) * 2 for _ in range(20))  # 20 x 20 x 6 bytes per pixel
     return png(20, 20, zlib.compress(rows), bit_depth=16, colour_type=2)
+
+
+def sixteen_bit_png(width: int, height: int, colour_type: int) -> bytes:
+    """A 16-bit PNG of any size with real content (grey: colour type 0, RGBA: 6): 64 stripes of levels, running
+    one way on even rows and the other way on odd rows. 7,000 x 7,000 is a few hundred KB on disk, 98 MB (grey)
+    or 392 MB (RGBA) of 16-bit samples once decoded."""
+    bands = {0: 1, 6: 4}[colour_type]
+    levels = (np.arange(width) * 64 // width * 1040).astype(">u2")  # 0 .. 65,520
+    pixels = np.stack([levels, levels[::-1], np.full(width, 40000, ">u2"), levels][:bands], axis=1).astype(">u2")
+    two_rows = b"\x00" + pixels.tobytes() + b"\x00" + pixels[::-1].tobytes()
+    idat = repeated_deflated((two_rows, height // 2), (two_rows[:len(two_rows) // 2], height % 2))
+    return png(width, height, idat, bit_depth=16, colour_type=colour_type)
 
 
 def png_text_bomb() -> bytes:
@@ -161,7 +183,7 @@ def palette_transparent() -> bytes:
 
 SVG = b"""<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="90" height="60">
 <rect width="90" height="60" fill="#c84"/><ellipse cx="45" cy="30" rx="35" ry="10" fill="#822"/></svg>"""
-HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(random.Random(2).randbytes(400))
+BROKEN_HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(random.Random(2).randbytes(400))
 
 
 KINDS: tuple[Hostile, ...] = (
@@ -169,7 +191,9 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("text-named.jpg", lambda: b"Dear teacher, this is not a photo.\n" * 20, NOT_AN_IMAGE),
     Hostile("random-bytes.jpg", lambda: random.Random(0).randbytes(4096), NOT_AN_IMAGE),
     Hostile("drawing.svg", lambda: SVG, NOT_AN_IMAGE),
-    Hostile("phone-photo.heic", lambda: HEIC, NOT_AN_IMAGE),
+    Hostile("broken-phone-photo.heic", lambda: BROKEN_HEIC, NOT_AN_IMAGE),
+    Hostile("phone-photo.heic", lambda: encoded(picture(), "HEIF"), None),
+    Hostile("photo.avif", lambda: encoded(picture(), "AVIF"), None),
     Hostile("scan.tif", lambda: encoded(picture(), "TIFF"), NOT_AN_IMAGE),
     Hostile("truncated.jpg", lambda: truncated(encoded(picture(300, 300), "JPEG")), DAMAGED),
     Hostile("truncated.png", lambda: truncated(encoded(picture(300, 300), "PNG")), DAMAGED),
@@ -183,6 +207,8 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("sixteen-bit-gray.png", lambda: encoded(Image.fromarray(
         np.linspace(0, 65535, 90 * 120).reshape(90, 120).astype(np.uint16)), "PNG"), None),
     Hostile("sixteen-bit-rgb.png", png_rgb48, None),
+    Hostile("sixteen-bit-gray-7000x7000.png", lambda: sixteen_bit_png(7000, 7000, 0), None),
+    Hostile("sixteen-bit-rgba-7000x7000.png", lambda: sixteen_bit_png(7000, 7000, 6), None),
     Hostile("grayscale.jpg", lambda: encoded(picture().convert("L"), "JPEG"), None),
     Hostile("gray-alpha.png", lambda: encoded(picture().convert("LA"), "PNG"), None),
     Hostile("palette-transparent.png", palette_transparent, None),
@@ -198,6 +224,148 @@ KINDS: tuple[Hostile, ...] = (
     Hostile("text-bomb-in-metadata.png", png_text_bomb, "cannot read image"),
     Hostile("hot dog 🌭 ünïcode name.jpg", lambda: encoded(picture(), "JPEG"), None),
 )
+
+
+# ---------------------------------------------------------------------------------------------- special files
+
+NOT_A_FILE = "not a regular file"
+
+
+def unix_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+
+
+#: Things on disk that are named like photos but are not files: a reader that opens them naively hangs forever
+#: (a named pipe) or reads until memory runs out (/dev/zero).
+SPECIAL_FILES: tuple[tuple[str, Callable[[Path], None], str], ...] = (
+    ("pipe.jpg", lambda path: os.mkfifo(path), f"{NOT_A_FILE} (a named pipe)"),
+    ("endless-zeros.jpg", lambda path: path.symlink_to("/dev/zero"), f"{NOT_A_FILE} (a device)"),
+    ("folder.jpg", lambda path: path.mkdir(), f"{NOT_A_FILE} (a folder)"),
+    ("socket.jpg", unix_socket, f"{NOT_A_FILE} (a socket)"),
+    ("dangling-link.jpg", lambda path: path.symlink_to(path.parent / "gone.jpg"), "cannot read file: No such file"),
+)
+
+
+def write_special_files(folder: Path) -> dict[str, Path]:
+    """Make every special file in `folder`; returns name -> path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for name, make, _ in SPECIAL_FILES:
+        make(folder / name)
+        made[name] = folder / name
+    return made
+
+
+# ---------------------------------------------------------------------------------------------- run files
+
+
+@dataclass(frozen=True)
+class Damage:
+    """One hand corruption of a run folder: `file` gets `content` instead of what training wrote; `damage` is
+    what `Run.damage` must say (None for metrics.jsonl, whose bad lines are skipped without calling the run
+    damaged)."""
+
+    name: str
+    file: str
+    content: bytes
+    damage: str | None
+
+
+NOT_UTF8 = b"\xff\xfe\x00{\x93not utf-8\x94}"
+GOOD_BATCH = (b'{"event": "batch", "epoch": 1, "epochs": 1, "step": 1, "steps": 3, "global_step": 1, "loss": 0.7, '
+              b'"accuracy": 0.5, "time": 1.0, "elapsed": 0.5}')
+RUN_FILE_DAMAGE: tuple[Damage, ...] = (
+    *(Damage(f"{stem}-{label}", f"{stem}.json", content, f"{stem}.json {reason}")
+      for stem in ("status", "config")
+      for label, content, reason in (
+          ("null", b"null", "holds null, not an object"), ("list", b"[1, 2]", "holds a list, not an object"),
+          ("string", b'"running"', "holds text, not an object"), ("number", b"42", "holds a number, not an object"),
+          ("empty", b"", "is empty"), ("truncated", b'{"state": "runn', "is not valid JSON"),
+          ("not-utf8", NOT_UTF8, "cannot be read"))),
+    Damage("pid-as-text", "status.json", b'{"state": "running", "pid": "1234", "heartbeat": 1e18}',
+           "status.json pid is text"),
+    Damage("heartbeat-as-text", "status.json", b'{"state": "running", "pid": 1, "heartbeat": "just now"}',
+           "status.json heartbeat is text"),
+    Damage("state-as-number", "status.json", b'{"state": 3, "pid": 1}', "status.json state is a number"),
+    Damage("accuracy-as-text", "status.json", b'{"state": "completed", "best_val_accuracy": "high"}',
+           "status.json best_val_accuracy is text"),
+    Damage("epochs-as-text", "status.json", b'{"state": "stopped", "epochs_completed": "three"}',
+           "status.json epochs_completed is text"),
+    Damage("validation-as-list", "status.json", b'{"state": "completed", "validation": [0.9]}',
+           "status.json validation holds a list, not an object"),
+    Damage("baseline-as-text", "status.json",
+           b'{"state": "completed", "validation": {"accuracy": 0.9, "majority_baseline": "half"}}',
+           "status.json validation majority_baseline is text"),
+    Damage("settings-null", "config.json", b'{"settings": null}', "config.json settings is null"),
+    Damage("settings-list", "config.json", b'{"settings": ["seed"]}', "config.json settings holds a list"),
+    Damage("settings-wrong-types", "config.json",
+           b'{"settings": {"model": 7, "epochs": "two", "learning_rate": "fast", "image_size": 48}}',
+           "config.json settings model is a number"),
+    Damage("dataset-null-baseline-list", "config.json",
+           b'{"settings": {"model": "seed"}, "dataset": {"majority_baseline": [0.5]}}',
+           "config.json dataset majority_baseline is a list"),
+    *(Damage(f"metrics-{label}", "metrics.jsonl", GOOD_BATCH + b"\n" + line + b"\n" + GOOD_BATCH + b"\n", None)
+      for label, line in (("number", b"42"), ("null", b"null"), ("batch-without-fields", b'{"event": "batch"}'),
+                          ("not-utf8", NOT_UTF8), ("list", b"[1, 2]"), ("epoch-as-text", b'{"event": "epoch", '
+                                                                                          b'"epoch": "one"}'),
+                          ("loss-as-text", GOOD_BATCH.replace(b'"loss": 0.7', b'"loss": "low"')),
+                          ("unknown-event", b'{"event": "party", "epoch": 1}'))),
+)
+
+
+def damage_run(run_dir: Path, damage: Damage) -> Path:
+    """Apply one corruption to a run folder (its other files stay as training wrote them)."""
+    (run_dir / damage.file).write_bytes(damage.content)
+    return run_dir
+
+
+# ---------------------------------------------------------------------------------------------- typed paths
+
+#: Folder paths a student might type on the Data page, and the words of the one-line refusal each must get
+#: (pytest parameters: `@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)`).
+TYPED_PATHS = (
+    pytest.param("data\x00/etc", "holds a NUL character", id="nul-inside"),
+    pytest.param("\x00", "holds a NUL character", id="nul-alone"),
+    pytest.param("x" * 5000, "does not exist", id="5000-characters"),
+    pytest.param("~nosuchuser-hotdog/photos", "does not exist", id="unknown-user"),
+    pytest.param("../../../../../../etc", "is outside the allowed folders", id="dot-dot-to-etc"),
+    pytest.param("/etc", "is outside the allowed folders", id="etc"),
+    pytest.param("/proc/self/root/etc", "is outside the allowed folders", id="proc-root"),
+)
+
+
+def dataset_linking_out(root: Path, outside: Path, photo: Callable[[Path], Path]) -> dict[str, Path]:
+    """A dataset inside an allowed folder with a class folder and a photo that link to `outside` (a private folder
+    elsewhere on the disk), and a link that stays inside; `photo(path)` draws a real photo at `path`. Returns the
+    links, by what they are."""
+    for index in range(4):
+        for split, label in (("train", "hotdog"), ("train", "nohotdog"), ("test", "nohotdog")):
+            photo(root / split / label / f"{index}.jpg")
+        photo(outside / "private" / f"holiday-{index}.jpg")
+    links = {"class folder": root / "test" / "hotdog", "photo": root / "train" / "nohotdog" / "holiday.jpg",
+             "inside": root / "train" / "hotdog" / "again.jpg"}
+    links["class folder"].symlink_to(outside / "private", target_is_directory=True)
+    links["photo"].symlink_to(outside / "private" / "holiday-0.jpg")
+    links["inside"].symlink_to(root / "train" / "hotdog" / "0.jpg")
+    return links
+
+
+# ---------------------------------------------------------------------------------------------- zips
+
+
+def many_entries_zip(entries: int) -> bytes:
+    """A valid ZIP64 file of `entries` empty entries, all named `x` (2,000,000 of them: 94 MB), built by repeating
+    one central-directory record: what took `zipfile` 12 s and 1.2 GB to list before the entry limit was checked."""
+    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, 1, 0) + b"x"
+    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0) + b"x"
+    directory_offset, directory_size = len(local), len(central) * entries
+    end64_offset = directory_offset + directory_size
+    end64 = struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, directory_size,
+                        directory_offset)
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, end64_offset, 1)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return local + central * entries + end64 + locator + end
 
 
 def write_corpus(folder: Path) -> dict[str, Path]:
@@ -223,3 +391,56 @@ def assert_answered(name: str, p_hotdog: float | None, error: str | None) -> Non
         assert error is None and p_hotdog is not None and 0.0 <= p_hotdog <= 1.0, (name, error)
     else:
         assert p_hotdog is None and error and reason in error and "\n" not in error, (name, error)
+
+
+# ---------------------------------------------------------------------------------------------- cache files
+
+
+def _flip_middle_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _check_file(path: Path) -> Path:
+    return path.with_name(path.name + ".check")
+
+
+#: Ways a cache file (converted weights, decoded photos, backbone features) gets damaged: a copy or a full disk
+#: cuts it short, a hand edit or a bad sector changes it, its seal goes missing or is garbled.
+CACHE_DAMAGE: tuple[tuple[str, Callable[[Path], None]], ...] = (
+    ("cut-in-half", lambda path: path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])),
+    ("emptied", lambda path: path.write_bytes(b"")),
+    ("one-byte-changed", _flip_middle_byte),
+    ("seal-missing", lambda path: _check_file(path).unlink()),
+    ("seal-garbled", lambda path: _check_file(path).write_bytes(b"\x00{not json")),
+)
+
+
+# ---------------------------------------------------------------------------------------------- interrupted work
+
+#: A process unpacking a dataset zip from a source that answers slowly (1 ms per read, as a slow disk or upload
+#: would), so it can be killed mid-way: argv = data folder, zip file. It prints "started" first.
+SLOW_IMPORT = """
+import io, sys, time
+from pathlib import Path
+from hotdog import archives
+
+class Slow(io.BytesIO):
+    def read(self, size=-1):
+        time.sleep(0.001)
+        return super().read(size)
+
+print("started", flush=True)
+archives.extract_dataset_zip(Slow(Path(sys.argv[2]).read_bytes()), Path(sys.argv[1]), "slow")
+"""
+
+
+def big_dataset_zip(photos: int = 60, photo_bytes: int = 400_000) -> bytes:
+    """A dataset zip of incompressible "photos" (stored), slow to unpack through `SLOW_IMPORT`."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for index in range(photos):
+            label = ("hotdog", "nohotdog")[index % 2]
+            archive.writestr(f"train/{label}/{index}.jpg", random.Random(index).randbytes(photo_bytes))
+    return buffer.getvalue()

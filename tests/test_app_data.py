@@ -18,8 +18,10 @@ import pytest
 from streamlit import dataframe_util
 from streamlit.testing.v1 import AppTest
 
-from conftest import REPO, free_port, make_dataset
+import hostile
+from conftest import REPO, draw_photo, free_port, make_dataset
 from hotdog import capture, workspace
+from hotdog import download as download_module
 
 PAGE = str(REPO / "app_pages" / "data.py")
 
@@ -183,18 +185,68 @@ def dataset_server(tiny_dataset: Path, tmp_path: Path) -> Iterator[tuple[str, st
 
 
 def download(at: AppTest, url: str, sha1: str) -> AppTest:
+    at.toggle(key="download_other").set_value(True).run()
     at.text_input(key="download_url").input(url)
     at.text_input(key="download_sha1").input(sha1)
     at.run()
     return at.button(key="use_download").click().run()
 
 
-def test_download_checks_the_checksum_and_says_when_offline(data_dir, dataset_server):
+def test_the_known_dataset_is_the_default_download(data_dir):
+    at = open_page()
+    assert not at.button(key="use_download").disabled
+    assert "download_url" not in [field.key for field in at.text_input]  # no address field until asked for
+    at.toggle(key="download_other").set_value(True).run()
+    assert at.button(key="use_download").disabled  # an empty address
+    assert at.text_input(key="download_url").value == ""
+
+
+def test_download_checks_the_checksum_and_gives_one_neutral_line_for_network_failures(
+    data_dir, dataset_server, monkeypatch
+):
     url, sha1 = dataset_server
+    monkeypatch.setenv(download_module.ALLOW_PRIVATE_ENV, "1")  # our server plays a mirror on the school's LAN
     at = download(open_page(), url, "0" * 40)
     assert "is not the expected one" in at.error[0].value and workspace.current_dataset() != data_dir / "hotdog"
     download(at, url, sha1)
     assert not at.error and workspace.current_dataset() == (data_dir / "hotdog" / "hotdog").resolve()
     closed = free_port()  # nobody listens there: what an offline classroom sees
     download(at, f"http://127.0.0.1:{closed}/hotdog.zip", sha1)
-    assert "you seem to be offline" in at.error[0].value
+    refused = at.error[0].value
+    download(at, url.replace("hotdog.zip", "missing.zip"), sha1)
+    assert at.error[0].value == refused and refused.startswith("Could not download from 127.0.0.1: ")
+
+
+def test_a_download_from_the_servers_own_network_is_refused(data_dir, dataset_server, tiny_dataset, monkeypatch):
+    monkeypatch.delenv(download_module.ALLOW_PRIVATE_ENV, raising=False)
+    url, sha1 = dataset_server
+    for address in (url, "http://169.254.169.254/latest/meta-data/", url.replace("127.0.0.1", "localhost")):
+        at = download(open_page(), address, sha1)
+        assert "is on a local or private network: downloads from there are off" in at.error[0].value, address
+    assert workspace.current_dataset() == tiny_dataset.resolve()
+    assert [p.name for p in data_dir.iterdir()] == [workspace.WORKSPACE_FILE]
+
+
+@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)
+def test_a_hostile_typed_folder_gets_one_error_line(data_dir, tiny_dataset, typed, reason):
+    """A NUL byte in the typed folder used to show a raw ValueError on the page."""
+    at = open_page()
+    at.text_input(key="typed_folder").input(typed).run()
+    at.button(key="use_typed").click().run()
+    assert not at.exception, [exception.value for exception in at.exception]
+    [error] = at.error
+    assert reason in error.value and "\n" not in error.value
+    assert workspace.current_dataset() == tiny_dataset.resolve()
+
+
+def test_photos_linking_out_of_the_allowed_folders_are_never_shown(data_dir, tmp_path):
+    links = hostile.dataset_linking_out(data_dir / "linked", tmp_path / "outside",
+                                        lambda path: draw_photo(path, False, 3))
+    workspace.use_dataset(data_dir / "linked")
+    at = open_page()
+    assert not at.exception
+    samples = [path for paths in workspace.sample_photos(data_dir / "linked", 8).values() for path in paths]
+    assert not any(path.resolve().is_relative_to((tmp_path / "outside").resolve()) for path in samples)
+    assert sum(len(images.proto.imgs) for images in at.image) == len(samples) == 7  # what train holds, links out not
+    assert any("link leading outside the allowed folders" in str(table.value) for table in at.dataframe)
+    assert links["photo"].exists()

@@ -1,4 +1,5 @@
-"""The library behind the app's pages: the shared dataset choice, live progress and ETA, chart data, model list."""
+"""The library behind the app's pages: the shared dataset choice, chart data, model list (the Train page's live
+view: test_monitor.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import make_dataset
-from hotdog import archives, atomic, charts, data, devices, evaluate, monitor, runs, workspace
+from hotdog import archives, atomic, charts, data, devices, evaluate, runs, workspace
 
 
 @pytest.fixture
@@ -21,11 +22,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "appdata"
     monkeypatch.setenv("HOTDOG_DATA_DIR", str(folder))
     return folder
-
-
-def batch(epoch: int, step: int, elapsed: float, steps: int = 10, epochs: int = 4, **metrics) -> dict:
-    return {"event": "batch", "epoch": epoch, "epochs": epochs, "step": step, "steps": steps,
-            "global_step": (epoch - 1) * steps + step, "elapsed": elapsed, "loss": 0.5, "accuracy": 0.7, **metrics}
 
 
 def test_dataset_choice_is_shared_on_disk_and_survives_a_missing_folder(data_dir, tmp_path):
@@ -80,37 +76,6 @@ def test_folder_signature_changes_when_a_photo_is_added(tmp_path):
     assert before[0] == 4
     (root / "train" / "hotdog" / "new.jpg").write_bytes((root / "train" / "hotdog" / "0.jpg").read_bytes())
     assert workspace.folder_signature(root)[0] == 5
-
-
-def test_progress_and_eta_count_only_the_current_process():
-    assert monitor.progress([]) is None
-    first = [batch(1, 5, elapsed=10.0), batch(1, 10, elapsed=20.0)]
-    position = monitor.progress(first)
-    assert (position.epoch, position.step, position.fraction) == (1, 10, 0.25)
-    assert position.eta_s == pytest.approx(60.0)  # 2 s per step, 30 steps left
-    assert position.describe() == "Epoch 1/4 · step 10/10 · about 1 min 00 s left"
-    # Resumed at epoch 3 after a restart: the clock starts again, 10 steps took 5 s.
-    resumed = first + [batch(3, 10, elapsed=5.0)]
-    assert monitor.progress(resumed).eta_s == pytest.approx(5.0)
-
-
-def test_durations_read_naturally():
-    assert [monitor.format_duration(s) for s in (4.4, 65, 3720)] == ["4 s", "1 min 05 s", "1 h 02 min"]
-
-
-def test_training_chart_data_has_train_validation_and_the_baseline():
-    events = [batch(1, 5, 1.0), batch(1, 10, 2.0),
-              {"event": "epoch", "epoch": 1, "loss": 0.4, "accuracy": 0.8, "val_loss": 0.45, "val_accuracy": 0.75}]
-    frame = charts.metric_frame(events, "batch")
-    assert frame["x"].tolist() == [5, 5, 10, 10] and set(frame["split"]) == {"train"}
-    epoch = charts.metric_frame(events, "epoch")
-    assert set(zip(epoch["metric"], epoch["split"], epoch["value"])) == {
-        ("loss", "train", 0.4), ("loss", "validation", 0.45), ("accuracy", "train", 0.8),
-        ("accuracy", "validation", 0.75)}
-    spec = charts.training_chart(events, "epoch", "accuracy", baseline=0.87).to_dict()
-    assert spec["config"]["axis"]["labelFontSize"] == charts.LABEL_FONT
-    assert any(dataset == [{"y": 0.87, "label": "always the bigger class: 87%"}]
-               for dataset in spec["datasets"].values())
 
 
 def test_evaluation_charts_build_from_real_metrics():

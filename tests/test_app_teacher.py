@@ -82,6 +82,7 @@ def test_the_password_typed_on_one_page_holds_on_the_others(locked):
     at.session_state["worker_started"] = True  # no warm training worker: nothing here trains
     at.run()
     at.switch_page("app_pages/train.py").run()
+    assert not at.exception, [exception.value for exception in at.exception]
     assert at.button(key="start").disabled
     at.text_input(key="teacher_password").input("mustard").run()
     assert not at.button(key="start").disabled

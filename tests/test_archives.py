@@ -6,13 +6,20 @@ import io
 import os
 import stat
 import struct
+import subprocess
+import sys
+import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
-from hotdog import archives
+import hostile
+from conftest import REPO
+from hotdog import archives, workspace
 from hotdog.archives import ArchiveError, extract_dataset_zip, save_uploaded_photos
 
 
@@ -115,6 +122,43 @@ def test_too_many_entries_is_refused(tmp_path: Path) -> None:
     assert_refused(make_zip(dataset_entries()), tmp_path, r"too many entries \(3, limit 2\)", max_files=2)
 
 
+def test_entries_are_counted_from_the_zips_own_records(tmp_path: Path) -> None:
+    honest = make_zip(dataset_entries())
+    assert archives.count_entries(io.BytesIO(honest), 100) == 3
+    commented = io.BytesIO()
+    with zipfile.ZipFile(commented, "w") as archive:
+        archive.comment = b"c" * 60_000
+        for name, data in dataset_entries().items():
+            archive.writestr(zipfile.ZipInfo(name), data)
+    assert archives.count_entries(io.BytesIO(commented.getvalue()), 100) == 3
+    many = hostile.many_entries_zip(70_000)  # past the 65,535 a plain record can count: ZIP64
+    assert archives.count_entries(io.BytesIO(many), 100) == 70_000 == len(zipfile.ZipFile(io.BytesIO(many)).infolist())
+    lying = bytearray(honest)
+    struct.pack_into("<2H", lying, lying.rindex(b"PK\x05\x06") + 8, 1, 1)  # the end record claims one entry
+    assert archives.count_entries(io.BytesIO(bytes(lying)), 100) == 3  # the records themselves are counted
+    assert archives.count_entries(io.BytesIO(jpeg()), 100) == 0  # not a zip: zipfile says so afterwards
+    source = io.BytesIO(honest)
+    source.seek(5)
+    archives.count_entries(source, 100)
+    assert source.tell() == 5
+
+
+def test_two_million_entries_are_refused_before_zipfile_lists_them(tmp_path: Path) -> None:
+    """A 94 MB zip of 2,000,000 empty entries took zipfile 1.2 GB (and 12 s) to list before the check; the count
+    now comes from the zip's own records, so refusing it allocates next to nothing."""
+    path = tmp_path / "many.zip"
+    path.write_bytes(hostile.many_entries_zip(2_000_000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArchiveError, match=r"^too many entries \(2,000,000, limit 20,000\)$"):
+            extract_dataset_zip(path, tmp_path / "data")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    print(f"Python allocations refusing 2,000,000 entries: {peak / 1e6:.1f} MB at most")
+    assert peak < 10_000_000 and not (tmp_path / "data").exists()
+
+
 def test_too_many_bytes_is_refused(tmp_path: Path) -> None:
     entries = {"train/hotdog/big.jpg": os.urandom(5000), **dataset_entries()}
     assert_refused(make_zip(entries), tmp_path, r"unpacks to [\d,]+ bytes, limit 4,000 bytes", max_total_bytes=4000)
@@ -175,3 +219,42 @@ def test_uploaded_photos_refuse_a_class_without_photos(tmp_path: Path) -> None:
     with pytest.raises(ArchiveError, match="no photos uploaded for class 'nohotdog'"):
         save_uploaded_photos({"hotdog": [("a.jpg", jpeg())], "nohotdog": []}, tmp_path, "class")
     assert list(tmp_path.iterdir()) == []
+
+
+def start_slow_import(data_root: Path, zip_path: Path, others: set[Path]) -> tuple[subprocess.Popen, Path]:
+    """A real import in its own process, slowed down; returns it once its unpacking folder holds a photo."""
+    process = subprocess.Popen([sys.executable, "-c", hostile.SLOW_IMPORT, str(data_root), str(zip_path)],
+                               cwd=REPO, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        partials = {path for path in data_root.glob(f"{archives.PARTIAL_PREFIX}*") if path.is_dir()} - others
+        if partials and any(next(iter(partials)).rglob("*.jpg")):
+            return process, partials.pop()
+        time.sleep(0.02)
+    process.kill()
+    raise AssertionError("the slow import never started unpacking")
+
+
+def test_an_import_killed_mid_way_is_cleaned_up_next_time_and_one_in_progress_is_not(tmp_path, tiny_dataset,
+                                                                                     monkeypatch):
+    """kill -9 in the middle of unpacking used to leave its .partial-* folder (556 MB for a real dataset) for good."""
+    zip_path, data_root = tmp_path / "big.zip", tmp_path / "data"
+    zip_path.write_bytes(hostile.big_dataset_zip())
+    killed, left = start_slow_import(data_root, zip_path, set())
+    killed.kill()
+    killed.wait()
+    assert left.is_dir() and any(left.rglob("*.jpg"))  # what kill -9 leaves
+    working, in_progress = start_slow_import(data_root, zip_path, {left})
+
+    extract_dataset_zip(io.BytesIO(make_zip(dataset_entries())), data_root, "small")  # the next import
+    assert not left.exists() and in_progress.is_dir()  # the abandoned one is gone, the live one untouched
+    working.kill()
+    working.wait()
+
+    monkeypatch.setenv("HOTDOG_DATA_DIR", str(data_root))
+    workspace.use_dataset(tiny_dataset)
+    app = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    app.session_state["worker_started"] = True  # no warm training worker: nothing here trains
+    app.run()
+    assert not app.exception and not in_progress.exists()  # the app's next start cleans up too
+    assert sorted(path.name for path in data_root.iterdir()) == ["small", workspace.WORKSPACE_FILE]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import draw_photo, make_dataset
-from hotdog import charts, lessons, runs, training
+from hotdog import charts, lessons, monitor, runs, training
 
 
 def epochs(*pairs: tuple[float, float], val_accuracy: float = 0.9) -> list[dict]:
@@ -89,16 +89,16 @@ def test_photos_in_two_splits():
 
 def test_the_overfitting_epoch_is_drawn_on_the_epoch_charts_only():
     history = epochs((0.6, 0.5), (0.4, 0.3), (0.3, 0.4), (0.2, 0.5), (0.1, 0.6))
-    marks = [(lesson.epoch, lesson.mark) for lesson in lessons.lessons(config(), history) if lesson.epoch]
-    assert marks == [(2, "overfitting starts")]
-    spec = charts.training_chart(history, "epoch", "loss", marks=marks).to_dict()
-    rules = [layer for layer in spec["layer"] if layer["mark"] == {"type": "rule", "strokeWidth": 3,
-                                                                    "color": charts.MARK_COLOUR}]
-    assert len(rules) == 1
-    datasets = spec["datasets"].values()
-    assert any(row.get("x") == 2 and row.get("label") == "overfitting starts" for rows in datasets for row in rows)
-    batch_spec = charts.training_chart(history, "batch", "loss", marks=marks).to_dict()
-    assert not any(layer["mark"].get("color") == charts.MARK_COLOUR for layer in batch_spec["layer"])
+    marks = tuple((lesson.epoch, lesson.mark) for lesson in lessons.lessons(config(), history) if lesson.epoch)
+    assert marks == ((2, "overfitting starts"),)
+    drawn = monitor.TrainingHistory.from_events(history).charts(0.5, marks)
+    for (kind, _), chart in drawn.items():
+        rules = [layer for layer in chart.spec["layer"] if layer["mark"].get("color") == charts.MARK_COLOUR]
+        if kind == "batch":
+            assert rules == []
+        else:
+            assert [layer["mark"]["type"] for layer in rules] == ["rule", "text"]
+            assert all(layer["data"]["values"] == [{"x": 2, "label": "overfitting starts"}] for layer in rules)
 
 
 @pytest.mark.slow

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import hostile
+from conftest import draw_photo
+from hotdog.data import OUTSIDE_REASON, check_data, load_dataset
 from hotdog.paths import DATA_DIR_ENV, ROOTS_ENV, PathNotAllowed, allowed_roots, app_data_dir, resolve_allowed
 
 
@@ -79,3 +82,29 @@ def test_default_roots_are_the_data_folder_and_the_working_directory(
 def test_data_folder_defaults_to_data_beside_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     assert app_data_dir() == Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.mark.parametrize("typed, reason", hostile.TYPED_PATHS)
+def test_hostile_typed_paths_get_one_line_each(layout: Path, typed: str, reason: str) -> None:
+    """A NUL byte used to raise a raw ValueError; a 5,000-character name an OSError."""
+    with pytest.raises(PathNotAllowed) as refusal:
+        resolve_allowed(typed)
+    message = str(refusal.value)
+    assert reason in message and "\n" not in message and len(message) < 400, message
+
+
+def test_photos_linking_outside_the_allowed_folders_are_left_out(layout: Path, tmp_path: Path) -> None:
+    """A class folder or a photo that links out of the allowed folders used to be followed: its files were trained
+    on and shown as samples. Now they are left out and listed with the reason; a link staying inside is kept."""
+    root = layout / "allowed" / "photos"
+    links = hostile.dataset_linking_out(root, layout / "outside", lambda path: draw_photo(path, True, 0))
+    dataset = load_dataset(root)
+    listed = {example.path for examples in dataset.splits.values() for example in examples}
+    assert links["inside"] in listed
+    assert not any(path.resolve().is_relative_to(layout / "outside") for path in listed)
+    assert sorted(dataset.outside) == sorted(
+        [("train", links["photo"]), *(("test", links["class folder"] / f"holiday-{index}.jpg") for index in range(4))])
+    report = check_data(root)
+    assert sorted(item["path"] for item in report["unreadable"] if item["reason"] == OUTSIDE_REASON) == sorted(
+        str(path) for _, path in dataset.outside)
+    assert report["splits"]["test"] == {"hotdog": 0, "nohotdog": 4}

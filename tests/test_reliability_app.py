@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 import hostile
 from conftest import REPO
+from hotdog import images
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150, func_only=True)]  # shared fixtures are not counted
 PAGE = str(REPO / "app_pages" / "predict.py")
@@ -17,7 +18,7 @@ CANNOT_READ = "Cannot read this photo: "
 
 def upload_name(name: str) -> str:
     """The uploader only takes photo extensions; a student renames the rest (drawing.svg -> drawing.svg.png)."""
-    return name if name.rsplit(".", 1)[-1] in ("jpg", "png", "gif", "bmp", "webp") else f"{name}.png"
+    return name if name.rsplit(".", 1)[-1] in images.PHOTO_TYPES else f"{name}.png"
 
 
 @pytest.fixture
@@ -39,15 +40,17 @@ def test_every_hostile_photo_gets_a_card_with_a_verdict_or_its_reason(page):
         original = next(kind.name for kind in hostile.KINDS if upload_name(kind.name) == name)
         assert error.startswith(CANNOT_READ)
         hostile.assert_answered(original, None, error.removeprefix(CANNOT_READ))
+    assert {"phone-photo.heic", "photo.avif"} <= {kind.name for kind in hostile.KINDS if not kind.reason}
+    assert "phone-photo.heic" not in titles and "photo.avif" not in titles  # taken as they are, and read
     readable = len(hostile.KINDS) - len(errors)
     assert len(page.image) == readable and len(page.get("progress")) == readable
-    assert f"{len(hostile.KINDS)} photo(s):" in page.markdown[0].value
-    assert f"{len(errors)} unreadable" in page.markdown[0].value
+    [summary] = [markdown.value for markdown in page.markdown if "photo(s):" in markdown.value]
+    assert f"{len(hostile.KINDS)} photo(s):" in summary and f"{len(errors)} unreadable" in summary
 
 
 def test_a_crafted_upload_with_another_extension_is_refused_by_streamlit_before_our_code(page):
     """The browser's uploader only offers photo extensions; a hand-made request is refused by Streamlit itself."""
     page.file_uploader(key="photos").set_value([("drawing.svg", hostile.SVG, "image/svg+xml")]).run()
-    assert [exception.value for exception in page.exception] == [
-        "Invalid file extension: `.svg`. Allowed: ['.jpg', '.jpeg', '.png', '.gif', '.bmp', '.webp']"]
+    allowed = [f".{extension}" for extension in images.PHOTO_TYPES]
+    assert [exception.value for exception in page.exception] == [f"Invalid file extension: `.svg`. Allowed: {allowed}"]
     assert not page.error and not page.image  # nothing of the file reached hotdog

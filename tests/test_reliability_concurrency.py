@@ -15,7 +15,7 @@ import pytest
 
 import hostile
 from conftest import in_threads
-from hotdog import charts, launch, runs, training
+from hotdog import launch, monitor, runs, training
 from hotdog.predict import Classifier
 from test_training import wait_for
 
@@ -148,6 +148,6 @@ def test_readers_of_a_live_run_see_whole_files_and_the_same_growing_metrics(tiny
     final = run.metrics()
     assert len([e for e in final if e["event"] == "batch"]) >= 30
     assert all(view == final for view in seen)
-    drawn = [charts.training_chart(view, "batch", "loss").to_dict() for view in seen]
-    assert all(chart == drawn[0] for chart in drawn)  # every session ends with the same chart
+    drawn = [monitor.TrainingHistory.from_events(view).charts()["batch", "loss"] for view in seen]
+    assert all(chart.spec == drawn[0].spec and chart.data.equals(drawn[0].data) for chart in drawn)  # the same chart
     assert not [path.name for path in run.path.iterdir() if "tmp" in path.name]

@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import hostile
 from conftest import REPO, last_json, make_dataset, run_cli
@@ -70,14 +71,18 @@ def test_one_call_with_the_whole_corpus_answers_each_photo_in_order(classifier, 
         hostile.assert_answered(name, verdict.p_hotdog, verdict.error)
 
 
-def test_pixel_limit_is_ours_and_refuses_before_decoding(corpus, monkeypatch):
+def test_pixel_limit_refuses_before_decoding_and_pillows_own_guard_is_on(corpus, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        with pytest.raises(images.ImageError, match=r"^image is too large \(20000 x 20000 pixels, limit 50 "
+        with pytest.raises(images.ImageError, match=r"^image is too large \(400 megapixels, limit 50 megapixels\)$"):
+            images.load_rgb(corpus["bomb-20000x20000.png"])  # Pillow's guard stops it, we word it
+        with pytest.raises(images.ImageError, match=r"^image is too large \(8000 x 8000 pixels, limit 50 "
                                                      r"megapixels\)$"):
-            images.load_rgb(corpus["bomb-20000x20000.png"])
+            images.load_rgb(hostile.blank_png(8000, 8000))  # over our limit, under twice it: our own check
     assert not caught  # no DecompressionBombWarning or any other Pillow noise
-    assert images.MAX_PIXELS == 50_000_000
+    assert images.MAX_PIXELS == 50_000_000 == Image.MAX_IMAGE_PIXELS
+    with pytest.raises(Image.DecompressionBombError):  # any other code in the process is guarded as well
+        Image.open(corpus["bomb-20000x20000.png"])
     monkeypatch.setattr(images, "MAX_PIXELS", 120 * 90)
     assert images.load_rgb(hostile.encoded(hostile.picture(120, 90), "PNG")).size == (120, 90)
     with pytest.raises(images.ImageError, match=r"121 x 90 pixels"):
@@ -90,6 +95,58 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(classifier, tmp
         handle.truncate(60_000_000)  # sparse: 60 MB on paper, nothing on disk
     [verdict] = classifier.predict([huge])
     assert verdict.error == f"file is too large (60 MB, limit {images.MAX_FILE_BYTES / 1e6:.0f} MB)"
+
+
+POSIX_ONLY = pytest.mark.skipif(os.name == "nt", reason="named pipes, Unix sockets and /dev/zero are POSIX things")
+
+
+@pytest.fixture(scope="module")
+def special_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return hostile.write_special_files(tmp_path_factory.mktemp("special"))
+
+
+@POSIX_ONLY
+def test_special_files_are_refused_before_a_byte_is_read(classifier, special_files):
+    """A named pipe used to hang predict forever; a link to /dev/zero read 6 GB, then a MemoryError traceback."""
+    verdicts = classifier.predict(list(special_files.values()))
+    for (name, _, reason), verdict in zip(hostile.SPECIAL_FILES, verdicts):
+        assert verdict.p_hotdog is None and verdict.error.startswith(reason), (name, verdict.error)
+    assert images.probe(special_files["pipe.jpg"]) == (None, "not a regular file (a named pipe)")
+    with pytest.raises(images.ImageError, match=r"^not a regular file \(a device\)$"):
+        images.load_rgb(special_files["endless-zeros.jpg"])
+
+
+@pytest.mark.slow
+@POSIX_ONLY
+def test_cli_predict_answers_special_files_at_once(seed_model_file, special_files, corpus):
+    result = run_cli("predict", seed_model_file, *special_files.values(), corpus["png-named.jpg"], timeout=60)
+    lines = result.stdout.splitlines()
+    named = [*special_files.values(), corpus["png-named.jpg"]]
+    assert [line.split(": ", 1)[0] for line in lines] == [str(path) for path in named]
+    for (_, _, reason), line in zip(hostile.SPECIAL_FILES, lines):
+        assert line.split(": cannot read: ", 1)[1].startswith(reason), line
+    assert "P(hotdog) = " in lines[-1] and "Traceback" not in result.stderr
+
+
+@POSIX_ONLY
+def test_check_data_goes_past_special_files_among_the_photos(tmp_path):
+    root = make_dataset(tmp_path / "data", {"train": 4})
+    hostile.write_special_files(root / "train" / "hotdog")
+    report = last_json(run_cli("check-data", root, "--json", timeout=60).stdout)
+    assert report["splits"]["train"] == {"hotdog": 3, "nohotdog": 3} and report["unreadable"] == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+def test_reading_stops_at_the_limit_whatever_the_size_on_disk_says(tmp_path, monkeypatch):
+    """Only limit + 1 bytes are ever read: a regular file whose size says 0 but holds more is still refused."""
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", 100)
+    small = tmp_path / "small.jpg"
+    small.write_bytes(bytes(100))
+    assert images.read_file(small) == bytes(100)
+    environment = Path("/proc/self/environ")  # a regular file, st_size 0, several KB of content
+    assert environment.stat().st_size == 0 and len(environment.read_bytes()) > 100
+    with pytest.raises(images.ImageError, match=r"^file is too large"):
+        images.read_file(environment)
 
 
 def measured_cli(*args: str, timeout: float = 90) -> tuple[subprocess.CompletedProcess, float]:
@@ -123,6 +180,23 @@ def test_cli_predict_answers_the_whole_corpus_in_one_process_without_a_memory_sp
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr, result.stderr
     print(f"peak RSS: one plain photo {plain_peak:.0f} MB, {len(corpus)} hostile photos {peak:.0f} MB")
     assert peak - plain_peak < MEMORY_HEADROOM_MB, (plain_peak, peak)
+
+
+#: Peak RSS allowed for `predict` on one 49-megapixel 16-bit PNG (one plain photo takes about 0.7 GB).
+DECODE_BUDGET_MB = 1024
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name == "nt", reason="peak memory is read with the resource module, which Windows lacks")
+@pytest.mark.parametrize("name", ["sixteen-bit-gray-7000x7000.png", "sixteen-bit-rgba-7000x7000.png"])
+def test_a_49_megapixel_16_bit_photo_decodes_within_the_memory_budget(seed_model_file, corpus, name):
+    """Under the pixel limit, but its conversion through float64 arrays took predict to 1.9 GB (grey) and 1.6 GB
+    (RGBA): converted a band of rows at a time now, each band shrunk as it goes."""
+    result, peak = measured_cli("predict", seed_model_file, corpus[name], "--json")
+    assert result.returncode == 0, result.stderr
+    hostile.assert_answered(name, json.loads(result.stdout).get("p_hotdog"), json.loads(result.stdout).get("error"))
+    print(f"peak RSS of predict on {name}: {peak:.0f} MB")
+    assert peak <= DECODE_BUDGET_MB, peak
 
 
 @pytest.fixture(scope="module")

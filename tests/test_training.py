@@ -26,7 +26,7 @@ def wait_for(predicate, timeout: float = 180, what: str = "condition"):
 
 
 def events(run_dir: Path, kind: str) -> list[dict]:
-    return [event for event in runs.read_jsonl(run_dir / runs.METRICS) if event["event"] == kind]
+    return [event for event in runs.Run(run_dir).metrics() if event["event"] == kind]
 
 
 @pytest.mark.slow

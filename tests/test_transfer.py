@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import hostile
 from conftest import SHARED_DATA, free_port, last_json, needs_shared_data, run_cli
-from hotdog import data, models, pretrained, training, transfer
+from hotdog import cache, data, models, pretrained, training, transfer
 from hotdog.evaluate import binary_metrics, evaluate
 from hotdog.predict import Classifier
 
@@ -83,6 +84,19 @@ def test_head_on_cached_features_answers_like_the_whole_model(transfer_run: Path
     trainer.fit(train_data, epochs=1, verbose=0, shuffle=False)  # moves the head's weights, shared with `model`
     np.testing.assert_allclose(trainer.predict(features, verbose=0),
                                model.predict(np.asarray(photos.images, dtype=np.float32), verbose=0), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_damaged_cached_features_are_computed_again(transfer_run: Path, tiny_dataset: Path):
+    model = models.build_model("transfer", image_size=SIZE)
+    photos = data.decode(data.load_dataset(tiny_dataset).splits["validation"], SIZE)
+    expected = transfer.backbone_features(model, photos)
+    key = transfer._features_key(model.get_layer(transfer.BACKBONE), photos)
+    path = Path(os.environ["HOTDOG_CACHE_DIR"]) / "features" / f"{key}.npy"
+    for damage, spoil in hostile.CACHE_DAMAGE:
+        spoil(path)
+        np.testing.assert_allclose(transfer.backbone_features(model, photos), expected, atol=1e-5, err_msg=damage)
+        assert cache.verified(path), damage
 
 
 def test_fine_tuning_is_refused_for_a_model_without_a_pretrained_backbone(tiny_dataset: Path):
