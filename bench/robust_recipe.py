@@ -1,16 +1,22 @@
 """How the robust transfer recipe was chosen: ways to combine the trained head with ImageNet's verdict, side by side.
 
     python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--flip]
+    python -m bench.robust_recipe --photos-per-class 15 --draws 5
 
 On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe for
 its 40 epochs (`hotdog.prior.out_of_fold_logits`: 5-fold cross-validation over train+validation; and one head on
 train), then each rule picks the mix from the cross-validated logits only (`hotdog.prior.mix_curve`). Every rule
 is scored on food101-hotdog test and on shift-dtu, which no rule reads:
 
-- head alone (alpha = 1), ImageNet alone (alpha = 0);
-- the lowest cross-validated log loss;
-- the one-standard-error rule (the product's `hotdog.prior.choose_mix`);
-- alpha = 0.5 (WiSE-FT's default), scale and bias fitted.
+- head alone (alpha = 1); the `imagenet` model; ImageNet's calibrated log P(hot dog) alone (alpha = 0);
+- the one-standard-error rule (the product's `hotdog.prior.choose_mix`, the `imagenet` model when it keeps alpha = 0);
+- the lowest cross-validated log loss; alpha = 0.5 (WiSE-FT's default);
+- the one-standard-error rule with the prior's scale and bias refitted on the class's own photos for each alpha,
+  instead of the fixed `hotdog.prior.PRIOR_CALIBRATION` (which this script prints: the same regression on
+  train+validation, ImageNet's log P(hot dog) alone).
+
+`--photos-per-class N --draws D` replaces train+validation by N photos per class drawn from the train split (draw d
+draws with seed d, as `bench.transfer_accuracy` does), which both train the head and choose the mix.
 
 Also the zero-shot rules for the `imagenet` model: "hot dog" is ImageNet's top-1 class, or P(hot dog) in a softmax
 over all 1000 classes or over ImageNet's food classes at temperatures 1, 0.5 and 0.25, above a threshold chosen on
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 
 import numpy as np
@@ -31,6 +38,7 @@ from bench.common import SHARED_DATA as FOOD101
 from bench.common import SHIFT_DATA as SHIFT
 
 EPOCHS = 40
+SETS = ("train", "validation", "test", "shift")
 
 
 def features(backbone: str, flip: bool) -> dict:
@@ -49,6 +57,7 @@ def features(backbone: str, flip: bool) -> dict:
             mirrored = np.ascontiguousarray(np.asarray(photos.images)[:, :, ::-1], dtype=np.float32)
             flipped = extractor.get_layer(transfer.BACKBONE).predict(mirrored, batch_size=32, verbose=0)
         result[name] = (transfer.backbone_features(extractor, photos), flipped, photos.labels)
+    result["train_paths"] = [str(example.path) for example in sets["train"]]
     return result
 
 
@@ -60,13 +69,6 @@ def zero_shot_rules(sets: dict, backbone: str) -> dict:
     kernel, bias = pretrained.imagenet_classifier_weights(backbone)
     foods, everything = list(pretrained.FOOD_CLASSES), list(range(kernel.shape[1]))
 
-    def hotdog_logit(logits: np.ndarray, temperature: float, classes: list[int]) -> np.ndarray:
-        """logit of P(hot dog) in a softmax over `classes` at `temperature`."""
-        scaled = logits[:, classes] / temperature
-        others = np.delete(scaled, classes.index(pretrained.HOTDOG_CLASS), axis=1)
-        top = others.max(1, keepdims=True)
-        return scaled[:, classes.index(pretrained.HOTDOG_CLASS)] - (top[:, 0] + np.log(np.exp(others - top).sum(1)))
-
     def top1(logits: np.ndarray) -> np.ndarray:
         return np.where(logits.argmax(1) == pretrained.HOTDOG_CLASS, 1.0, -1.0)
 
@@ -75,9 +77,9 @@ def zero_shot_rules(sets: dict, backbone: str) -> dict:
         rules[f"all 1000 classes, T={temperature}"] = lambda x, t=temperature: hotdog_logit(x, t, everything)
     for temperature in (1.0, 0.5, 0.25):
         rules[f"food classes, T={temperature}"] = lambda x, t=temperature: hotdog_logit(x, t, foods)
-    logits = {name: f @ kernel + bias for name, (f, _, _) in sets.items()}
+    logits = {name: sets[name][0] @ kernel + bias for name in SETS}
     logits["train+validation"] = np.concatenate([logits["train"], logits["validation"]])
-    labels = {name: y for name, (_, _, y) in sets.items()}
+    labels = {name: sets[name][2] for name in SETS}
     labels["train+validation"] = np.concatenate([labels["train"], labels["validation"]])
     result = {}
     for rule, score in rules.items():
@@ -131,22 +133,108 @@ def rules_for_seed(sets: dict, backbone: str, seed: int, flip: bool) -> dict:
         cv_head, folds = cv_with_flips(fit[0], fit_flipped, fit[1], seed)
     else:
         cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], EPOCHS, 3e-3, 32, seed)
-    cv_prior = prior.hotdog_log_prob(fit[0], backbone)
-    curve = prior.mix_curve(cv_head, cv_prior, fit[1], folds)
-    mixes = {"1-SE rule (the product)": prior.choose_mix(cv_head, cv_prior, fit[1], folds),
-             "lowest CV log loss": min(curve, key=lambda mix: mix.cv_log_loss),
-             "alpha = 0.5": next(mix for mix in curve if mix.alpha == 0.5),
-             "ImageNet alone": curve[0]}
-    result = {"alpha": {label: mix.alpha for label, mix in mixes.items()}}
+    log_p = prior.hotdog_log_prob(fit[0], backbone)
+    curve = prior.mix_curve(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
+    chosen = prior.choose_mix(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
+    refitted = refitted_mix(cv_head, log_p, fit[1])
+    mixes = {"1-SE rule (the product)": chosen, "lowest CV log loss": min(curve, key=lambda mix: mix.cv_log_loss),
+             "alpha = 0.5": next(mix for mix in curve if mix.alpha == 0.5), "calibrated prior alone": curve[0]}
+    result = {"alpha": {**{label: mix.alpha for label, mix in mixes.items()},
+                        "scale and bias refitted on the photos": refitted[0]}}
     for name in ("test", "shift"):
         plain, flipped, labels = sets[name]
         head_logit = logits(prior.head_logits(head, np.concatenate([plain, flipped]) if flip else plain), name)
-        log_p = prior.hotdog_log_prob(plain, backbone)
-        result[name] = {"head alone": balanced_accuracy(labels, head_logit)}
+        prior_logit = prior.prior_logits(plain, backbone)
+        result[name] = {"head alone": balanced_accuracy(labels, head_logit),
+                        "the imagenet model": balanced_accuracy(labels, imagenet_model_logit(plain, backbone))}
         for label, mix in mixes.items():
-            combined = mix.scale * (mix.alpha * head_logit + (1 - mix.alpha) * log_p) + mix.bias
+            combined = mix.alpha * head_logit + (1 - mix.alpha) * prior_logit
+            if label.startswith("1-SE") and mix.alpha == 0:  # the product keeps the imagenet model itself
+                combined = imagenet_model_logit(plain, backbone)
             result[name][label] = balanced_accuracy(labels, combined)
+        alpha, scale, bias = refitted
+        refit = scale * (alpha * head_logit + (1 - alpha) * prior.hotdog_log_prob(plain, backbone)) + bias
+        result[name]["scale and bias refitted on the photos"] = balanced_accuracy(
+            labels, imagenet_model_logit(plain, backbone) if alpha == 0 else refit)
     return result
+
+
+def refitted_mix(head: np.ndarray, log_p: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """The alternative to fixed calibration: for each alpha, scale and bias of
+    scale * (alpha * head + (1 - alpha) * log P) + bias fitted on the class's own out-of-fold logits, alpha by the
+    one-standard-error rule. Returns (alpha, scale, bias)."""
+    from hotdog import prior
+
+    fits = []
+    for alpha in prior.ALPHAS:
+        combined = alpha * head + (1 - alpha) * log_p
+        scale, bias = fit_scale_and_bias(combined, labels)
+        losses = prior.balanced_log_loss(scale * combined + bias, labels)
+        fits.append((float(alpha), scale, bias, losses.mean(), losses.std(ddof=1) / np.sqrt(len(losses))))
+    best = min(fits, key=lambda fit: fit[3])
+    alpha, scale, bias, _, _ = next(fit for fit in fits if fit[3] <= best[3] + best[4])
+    return alpha, scale, bias
+
+
+def hotdog_logit(logits: np.ndarray, temperature: float, classes: list[int]) -> np.ndarray:
+    """logit of P(hot dog) in a softmax over `classes` of ImageNet's logits at `temperature`."""
+    from hotdog import pretrained
+
+    scaled = logits[:, classes] / temperature
+    others = np.delete(scaled, classes.index(pretrained.HOTDOG_CLASS), axis=1)
+    top = others.max(1, keepdims=True)
+    return scaled[:, classes.index(pretrained.HOTDOG_CLASS)] - (top[:, 0] + np.log(np.exp(others - top).sum(1)))
+
+
+def imagenet_model_logit(features: np.ndarray, backbone: str) -> np.ndarray:
+    """The `imagenet` model's logit: P(hot dog) among the food classes at its temperature, less its threshold."""
+    from hotdog import pretrained
+
+    kernel, bias = pretrained.imagenet_classifier_weights(backbone)
+    threshold = np.log(pretrained.ZERO_SHOT_THRESHOLD / (1 - pretrained.ZERO_SHOT_THRESHOLD))
+    return hotdog_logit(features @ kernel + bias, pretrained.ZERO_SHOT_TEMPERATURE,
+                        list(pretrained.FOOD_CLASSES)) - threshold
+
+
+def prior_calibration(sets: dict, backbone: str) -> tuple[float, float]:
+    """`hotdog.prior.PRIOR_CALIBRATION` for `backbone`: scale and bias of log P(hot dog) on train+validation."""
+    from hotdog import prior
+
+    features = np.concatenate([sets["train"][0], sets["validation"][0]])
+    labels = np.concatenate([sets["train"][2], sets["validation"][2]])
+    return fit_scale_and_bias(prior.hotdog_log_prob(features, backbone), labels)
+
+
+def fit_scale_and_bias(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
+    """Class-balanced logistic regression of the labels on one logit: (scale, bias), by damped Newton steps.
+
+    A weak prior (scale 1 +- 1, bias 0 +- 10) keeps both finite when a few photos are perfectly separated; each step
+    is halved until the penalized loss goes down, so logits far from calibrated (all below 0) converge too.
+    """
+    from hotdog import prior
+
+    labels = np.asarray(labels, dtype=np.float64)
+    inputs = np.stack([np.asarray(logits, dtype=np.float64), np.ones(len(labels))], axis=1)
+    prior_mean, prior_precision = np.array([1.0, 0.0]), np.diag([1.0, 0.01])
+
+    def loss(theta: np.ndarray) -> float:
+        offset = theta - prior_mean
+        return float(prior.balanced_log_loss(inputs @ theta, labels).sum() + offset @ prior_precision @ offset / 2)
+
+    theta = prior_mean.copy()
+    weights = prior.photo_weights(labels)
+    for _ in range(iterations):
+        p = np.exp(-np.logaddexp(0.0, -(inputs @ theta)))  # sigmoid, without overflow
+        gradient = inputs.T @ (weights * (p - labels)) + prior_precision @ (theta - prior_mean)
+        hessian = (inputs * (weights * p * (1 - p))[:, None]).T @ inputs + prior_precision
+        step, current = np.linalg.solve(hessian, gradient), loss(theta)
+        while loss(theta - step) > current and np.abs(step).max() > 1e-12:
+            step = step / 2
+        theta = theta - step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(theta[0]), float(theta[1])
+
 
 
 def cv_with_flips(plain: np.ndarray, flipped: np.ndarray, labels: np.ndarray, seed: int):
@@ -175,19 +263,40 @@ def main() -> None:
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1", "lite2"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--flip", action="store_true", help="train on mirror images too, average both at test")
+    parser.add_argument("--photos-per-class", type=int, help="heads and mixes from this many photos per class")
+    parser.add_argument("--draws", type=int, default=5, help="with --photos-per-class: how many draws")
     args = parser.parse_args()
     if not (FOOD101 / "test").is_dir() or not SHIFT.is_dir():
         raise SystemExit(f"the real photos are not at {FOOD101} and {SHIFT}; this benchmark needs them")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sets = features(args.backbone, args.flip)
-    runs = [rules_for_seed(sets, args.backbone, seed, args.flip) for seed in args.seeds]
+    if args.photos_per_class:  # draw d: photos drawn with seed d, heads trained with seed d
+        runs = [rules_for_seed(drawn(sets, args.photos_per_class, draw), args.backbone, draw, args.flip)
+                for draw in range(args.draws)]
+    else:
+        runs = [rules_for_seed(sets, args.backbone, seed, args.flip) for seed in args.seeds]
     summary = {}
     for name in ("test", "shift"):
         summary[name] = {rule: f"{statistics.mean(r[name][rule] for r in runs):.3f} "
-                               f"(sd {statistics.pstdev(r[name][rule] for r in runs):.3f})" for rule in runs[0][name]}
+                               f"(sd {statistics.pstdev(r[name][rule] for r in runs):.3f}, "
+                               f"lowest {min(r[name][rule] for r in runs):.3f})" for rule in runs[0][name]}
     summary["alpha"] = {rule: [r["alpha"][rule] for r in runs] for rule in runs[0]["alpha"]}
     print(json.dumps({"backbone": args.backbone, "flip": args.flip, "seeds": args.seeds,
+                      "photos_per_class": args.photos_per_class, "draws": args.draws if args.photos_per_class else 0,
+                      "prior_calibration": [round(value, 4) for value in prior_calibration(sets, args.backbone)],
                       "zero_shot": zero_shot_rules(sets, args.backbone), "mix_rules": summary}, indent=2))
+
+
+def drawn(sets: dict, per_class: int, draw: int) -> dict:
+    """`sets` with its training photos cut to `per_class` photos per class drawn from the train split (the draw of
+    `bench.transfer_accuracy --photos-per-class`) and no validation photos."""
+    chosen = {str(photo) for label in ("hotdog", "nohotdog")
+              for photo in random.Random(draw).sample(sorted((FOOD101 / "train" / label).iterdir()), per_class)}
+    keep = np.array([i for i, path in enumerate(sets["train_paths"]) if path in chosen])
+    plain, flipped, labels = sets["train"]
+    empty = plain[:0]
+    return {**sets, "train": (plain[keep], None if flipped is None else flipped[keep], labels[keep]),
+            "validation": (empty, None if flipped is None else empty, labels[:0])}
 
 
 if __name__ == "__main__":

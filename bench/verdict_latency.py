@@ -37,8 +37,7 @@ def load_classifier(name: str, folder: Path):
     if get_spec(name).imagenet_prior:
         from hotdog import prior
 
-        mix = prior.Mix(alpha=0.5, scale=1.0, bias=0.0, folds=5, cv_log_loss=0.0, best_cv_log_loss=0.0,
-                        standard_error=0.0)
+        mix = prior.Mix(alpha=0.5, folds=5, cv_log_loss=0.0, best_cv_log_loss=0.0, standard_error=0.0)
         model = prior.robust_model(model, mix, get_spec(name).imagenet_prior)
     model.save(path)
     return Classifier.load(path)

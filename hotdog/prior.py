@@ -5,16 +5,17 @@ them (a face, when every "nohotdog" was a dish) it can say anything. ImageNet's 
 same backbone features, knows that a face is not a hot dog. The saved model adds the two logits (output-space
 ensembling, the idea of WiSE-FT: Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022):
 
-    P(hotdog) = sigmoid(scale * (alpha * head logit + (1 - alpha) * log P_ImageNet(hot dog)) + bias)
+    P(hotdog) = sigmoid(alpha * head logit + (1 - alpha) * (scale * log P_ImageNet(hot dog) + bias))
 
-`alpha`, `scale` and `bias` are chosen on the training photos only, by cross-validation over train+validation:
-heads trained with the run's own recipe on k-1 folds score the k-th, each `alpha` on a grid gets `scale` and `bias`
-from a class-balanced logistic regression on those out-of-fold scores, and the smallest `alpha` whose
-cross-validated log loss is within one standard error of the best one is kept (the one-standard-error rule). So the
-model moves away from the zero-shot verdict only as far as the photos give evidence for. Two rules guard what
-cross-validation on a class's own photos cannot see, photos unlike them: `alpha` stays at most 0.5, so the head never
-outweighs ImageNet; and when the rule keeps `alpha` = 0 (no evidence that the head helps), the run's model is the
-`imagenet` zero-shot model itself (at the run's image size), rather than a mix fitted to a handful of photos.
+`scale` and `bias` make ImageNet's log-probability a calibrated logit. They are constants of each backbone
+(`PRIOR_CALIBRATION`), fitted once on food101-hotdog train+validation like the zero-shot threshold, so that a
+handful of a class's photos can never move ImageNet's own threshold. `alpha` is chosen on the training photos only,
+by cross-validation over train+validation: heads trained with the run's own recipe on k-1 folds score the k-th, and
+the smallest `alpha` on a grid whose cross-validated log loss is within one standard error of the best one is kept
+(the one-standard-error rule). So the model moves away from the zero-shot verdict only as far as the photos give
+evidence for. Two rules guard what cross-validation on a class's own photos cannot see, photos unlike them: `alpha`
+stays at most 0.5, so the head never outweighs ImageNet; and when the rule keeps `alpha` = 0 (no evidence that the
+head helps), the run's model is the `imagenet` zero-shot model itself (at the run's image size).
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ MAX_FOLDS = 5
 #: logit and to ImageNet's log probabilities, whose "hot dog" one is mixed with it.
 ROBUST_HEAD, HEAD_LOGIT, IMAGENET, HOTDOG_LOG_P = "robust_head", "head_logit", "imagenet", "hotdog_log_p"
 MIX = "p_hotdog"
+#: Per backbone, (scale, bias) such that scale * log P_ImageNet(hot dog) + bias is a calibrated logit: a
+#: class-balanced logistic regression on food101-hotdog train+validation (`python -m bench.robust_recipe` prints it).
+PRIOR_CALIBRATION = {"lite0": (0.9203, 2.0117), "lite2": (1.1430, 2.4856)}
 
 
 @dataclass(frozen=True)
 class Mix:
-    """How the head and the prior are combined, and the cross-validation that chose it."""
+    """How much of the head is mixed into the prior, and the cross-validation that chose it."""
 
     alpha: float
-    scale: float
-    bias: float
     folds: int
     #: Cross-validated class-balanced log loss of the chosen mix, of the best one, and that one's standard error.
     cv_log_loss: float
@@ -60,6 +62,12 @@ def hotdog_log_prob(features: np.ndarray, backbone: str) -> np.ndarray:
     top = logits.max(axis=1, keepdims=True)
     log_total = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
     return logits[:, pretrained.HOTDOG_CLASS] - log_total
+
+
+def prior_logits(features: np.ndarray, backbone: str) -> np.ndarray:
+    """ImageNet's verdict as a calibrated logit, scale * log P(hot dog) + bias (`PRIOR_CALIBRATION`)."""
+    scale, bias = PRIOR_CALIBRATION[backbone]
+    return scale * hotdog_log_prob(features, backbone) + bias
 
 
 def stratified_folds(labels: np.ndarray, seed: int) -> list[np.ndarray]:
@@ -95,65 +103,35 @@ def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, epochs: int, le
     return logits, len(folds)
 
 
-def _photo_weights(labels: np.ndarray) -> np.ndarray:
+def photo_weights(labels: np.ndarray) -> np.ndarray:
     """Each photo's class weight (`recipe.class_weights`): both classes count the same in a loss."""
     weights = class_weights(labels)
     return np.where(labels > 0, weights.get(1, 0.0), weights.get(0, 0.0))
 
 
-def _balanced_log_loss(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def balanced_log_loss(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Per-photo log loss of sigmoid(scores), class-weighted."""
-    return _photo_weights(labels) * np.where(labels > 0, np.logaddexp(0, -scores), np.logaddexp(0, scores))
-
-
-def fit_scale_and_bias(logits: np.ndarray, labels: np.ndarray, iterations: int = 100) -> tuple[float, float]:
-    """Class-balanced logistic regression of the labels on one logit: (scale, bias), by damped Newton steps.
-
-    A weak prior (scale 1 +- 1, bias 0 +- 10) keeps both finite when a few photos are perfectly separated; each step
-    is halved until the penalized loss goes down, so logits far from calibrated (all below 0) converge too.
-    """
-    labels = np.asarray(labels, dtype=np.float64)
-    inputs = np.stack([np.asarray(logits, dtype=np.float64), np.ones(len(labels))], axis=1)
-    prior_mean, prior_precision = np.array([1.0, 0.0]), np.diag([1.0, 0.01])
-
-    def loss(theta: np.ndarray) -> float:
-        offset = theta - prior_mean
-        return float(_balanced_log_loss(inputs @ theta, labels).sum() + offset @ prior_precision @ offset / 2)
-
-    theta = prior_mean.copy()
-    weights = _photo_weights(labels)
-    for _ in range(iterations):
-        p = np.exp(-np.logaddexp(0.0, -(inputs @ theta)))  # sigmoid, without overflow
-        gradient = inputs.T @ (weights * (p - labels)) + prior_precision @ (theta - prior_mean)
-        hessian = (inputs * (weights * p * (1 - p))[:, None]).T @ inputs + prior_precision
-        step, current = np.linalg.solve(hessian, gradient), loss(theta)
-        while loss(theta - step) > current and np.abs(step).max() > 1e-12:
-            step = step / 2
-        theta = theta - step
-        if np.abs(step).max() < 1e-9:
-            break
-    return float(theta[0]), float(theta[1])
+    return photo_weights(labels) * np.where(labels > 0, np.logaddexp(0, -scores), np.logaddexp(0, scores))
 
 
 def mix_curve(head: np.ndarray, prior: np.ndarray, labels: np.ndarray, folds: int) -> list[Mix]:
-    """For each alpha in ALPHAS: the mix with its fitted scale and bias, and its cross-validated log loss.
+    """For each alpha in ALPHAS: the mix and its cross-validated log loss.
 
-    `head` holds out-of-fold head logits, `prior` the photos' log P(hot dog), `labels` 1 for hotdog.
+    `head` holds out-of-fold head logits, `prior` the photos' calibrated prior logits (`prior_logits`), `labels` 1
+    for hotdog.
     """
     labels = np.asarray(labels, dtype=np.float64)
     curve = []
     for alpha in ALPHAS:
-        combined = alpha * head + (1 - alpha) * prior
-        scale, bias = fit_scale_and_bias(combined, labels)
-        losses = _balanced_log_loss(scale * combined + bias, labels)
-        curve.append(Mix(alpha=float(alpha), scale=scale, bias=bias, folds=folds, cv_log_loss=float(losses.mean()),
+        losses = balanced_log_loss(alpha * head + (1 - alpha) * prior, labels)
+        curve.append(Mix(alpha=float(alpha), folds=folds, cv_log_loss=float(losses.mean()),
                          best_cv_log_loss=float("nan"),
                          standard_error=float(losses.std(ddof=1) / np.sqrt(len(losses)))))
     return curve
 
 
 def choose_mix(head: np.ndarray, prior: np.ndarray, labels: np.ndarray, folds: int) -> Mix:
-    """The smallest alpha within one standard error of the best cross-validated log loss, with its scale and bias.
+    """The smallest alpha within one standard error of the best cross-validated log loss.
 
     Its `best_cv_log_loss` and `standard_error` are those of the best alpha, the bar it was measured against.
     """
@@ -167,10 +145,11 @@ def robust_model(model: keras.Model, mix: Mix, backbone: str) -> keras.Model:
     """One self-contained model: photo -> backbone -> robust head -> P(hotdog), the robust head being
     features -> (trained head's logit, ImageNet's log P(hot dog)) -> mix.
 
-    Built-in layers only (it loads with safe_mode=True); the chosen threshold is folded into the bias, so 0.5 is
-    the decision boundary like for every other model.
+    Built-in layers only (it loads with safe_mode=True); the prior's calibration is folded into the mixing layer's
+    weights and bias, so 0.5 is the decision boundary like for every other model.
     """
     kernel, bias = pretrained.imagenet_classifier_weights(backbone)
+    prior_scale, prior_bias = PRIOR_CALIBRATION[backbone]
     pick = np.zeros((kernel.shape[1], 1))
     pick[pretrained.HOTDOG_CLASS] = 1.0
     head = model.get_layer(transfer.HEAD).get_layer(transfer.HEAD_OUTPUT).get_weights()
@@ -179,7 +158,7 @@ def robust_model(model: keras.Model, mix: Mix, backbone: str) -> keras.Model:
     log_p = _frozen_dense(features, IMAGENET, [kernel, bias], activation="log_softmax")
     hotdog_log_p = _frozen_dense(log_p, HOTDOG_LOG_P, [pick], use_bias=False)
     logits = keras.layers.Concatenate(name="logits")([head_logit, hotdog_log_p])
-    mixed = [[[mix.scale * mix.alpha], [mix.scale * (1 - mix.alpha)]], [mix.bias]]
+    mixed = [[[mix.alpha], [(1 - mix.alpha) * prior_scale]], [(1 - mix.alpha) * prior_bias]]
     robust_head = keras.Model(features, _frozen_dense(logits, MIX, mixed, activation="sigmoid"), name=ROBUST_HEAD)
     images = keras.Input(model.input_shape[1:], name="image")
     return keras.Model(images, robust_head(model.get_layer(transfer.BACKBONE)(images)),
@@ -217,7 +196,7 @@ def combine(model: keras.Model, photos: list, backbone: str, epochs: int, learni
     features = np.concatenate([transfer.backbone_features(model, decoded, batch_size) for decoded in photos])
     labels = np.concatenate([decoded.labels for decoded in photos])
     head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed)
-    mix = choose_mix(head, hotdog_log_prob(features, backbone), labels, folds)
+    mix = choose_mix(head, prior_logits(features, backbone), labels, folds)
     if mix.alpha == 0:
         return pretrained.build_imagenet_hotdog_model(model.input_shape[1]), mix  # at the run's image size
     return robust_model(model, mix, backbone), mix

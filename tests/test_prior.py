@@ -27,14 +27,14 @@ def test_robust_model_is_the_documented_formula_and_reloads_with_the_same_verdic
     head = model.get_layer(transfer.HEAD).get_layer(transfer.HEAD_OUTPUT)
     rng = np.random.default_rng(0)
     head.set_weights([rng.normal(0, 0.05, (pretrained.FEATURES, 1)).astype("float32"), np.array([0.3], "float32")])
-    mix = prior.Mix(alpha=0.4, scale=1.5, bias=2.0, folds=5, cv_log_loss=0.2, best_cv_log_loss=0.19,
-                    standard_error=0.02)
+    mix = prior.Mix(alpha=0.4, folds=5, cv_log_loss=0.2, best_cv_log_loss=0.19, standard_error=0.02)
     robust = prior.robust_model(model, mix, "lite0")
     photos = _photos(6)
 
     features = model.get_layer(transfer.BACKBONE).predict(photos, verbose=0)
     head_logit = prior.head_logits(model.get_layer(transfer.HEAD), features)
-    expected = 1 / (1 + np.exp(-(1.5 * (0.4 * head_logit + 0.6 * prior.hotdog_log_prob(features, "lite0")) + 2.0)))
+    scale, bias = prior.PRIOR_CALIBRATION["lite0"]
+    expected = 1 / (1 + np.exp(-(0.4 * head_logit + 0.6 * (scale * prior.hotdog_log_prob(features, "lite0") + bias))))
     scores = robust.predict(photos, verbose=0)[:, 0]
     np.testing.assert_allclose(scores, expected, atol=1e-4)
 
