@@ -13,9 +13,9 @@ handful of a class's photos can never move ImageNet's own threshold. `alpha` is 
 by cross-validation over train+validation: heads trained with the run's own recipe on k-1 folds score the k-th, and
 the smallest `alpha` on a grid whose cross-validated log loss is within one standard error of the best one is kept
 (the one-standard-error rule). So the model moves away from the zero-shot verdict only as far as the photos give
-evidence for. Two rules guard what cross-validation on a class's own photos cannot see, photos unlike them: `alpha`
-stays at most 0.5, so the head never outweighs ImageNet; and when the rule keeps `alpha` = 0 (no evidence that the
-head helps), the run's model is the `imagenet` zero-shot model itself (at the run's image size).
+evidence for: a little for a handful of dishes, all the way to the head alone for drawings that ImageNet cannot
+read. When the rule keeps `alpha` = 0 (no evidence that the head helps), the run's model is the `imagenet`
+zero-shot model itself (at the run's image size).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import numpy as np
 from hotdog import pretrained, transfer
 from hotdog.recipe import class_weights, compile_model
 
-#: Mixing weights tried: from ImageNet's verdict alone (0) to equal weights (0.5), never more weight on the head.
-ALPHAS = np.round(np.linspace(0.0, 0.5, 11), 2)
+#: Mixing weights tried: from ImageNet's verdict alone (0) to the trained head alone (1).
+ALPHAS = np.round(np.linspace(0.0, 1.0, 21), 2)
 MAX_FOLDS = 5
 #: The saved model is photo -> BACKBONE -> ROBUST_HEAD; inside ROBUST_HEAD, the features go to the trained head's
 #: logit and to ImageNet's log probabilities, whose "hot dog" one is mixed with it.

@@ -50,7 +50,7 @@ def test_the_mix_leans_on_whichever_verdict_the_photos_support():
     signal = np.where(labels > 0, 3.0, -3.0)
     informative, noise = signal + rng.normal(0, 1.5, 400), rng.normal(0, 3, 400)
     assert prior.choose_mix(noise, informative, labels, folds=5).alpha <= 0.1  # the head learned nothing
-    assert prior.choose_mix(informative, noise, labels, folds=5).alpha == 0.5  # ImageNet knows nothing: at most 0.5
+    assert prior.choose_mix(informative, noise, labels, folds=5).alpha >= 0.8  # ImageNet knows nothing
     both = prior.choose_mix(informative, signal + rng.normal(0, 1.5, 400), labels, folds=5)  # equally good
     assert 0 < both.alpha < 0.5 and both.cv_log_loss <= both.best_cv_log_loss + both.standard_error
     assert both.cv_log_loss > both.best_cv_log_loss  # the rule gave up a little loss to stay nearer the prior
@@ -97,7 +97,7 @@ def test_recipe_on_a_small_real_slice_is_no_worse_than_no_training_on_shifted_ph
     run = training.train(training.new_run(training.TrainConfig(data=str(root), model="transfer"),
                                           tmp_path / "runs"), verbose=0)
     assert run.state == "completed", run.status
-    assert 0 < run.status["imagenet_prior"]["alpha"] <= 0.5  # a head was kept, never outweighing ImageNet
+    assert 0 < run.status["imagenet_prior"]["alpha"] < 1  # a head was kept, and ImageNet's verdict too
 
     # Hot dogs, and photos that are no food at all (its "food_" photos left out): what a class photographs.
     shifted = {label: [photo for photo in sorted((SHIFT_DATA / name).iterdir()) if not photo.name.startswith("food_")]
