@@ -13,6 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages import classroom
 from hotdog import data, devices, monitor, runs, worker, workspace
 
 st.set_page_config(page_title="Hotdog or Not", page_icon="🌭", layout="wide")
@@ -21,6 +22,7 @@ DATA_PAGE = st.Page("app_pages/data.py", title="Data", icon=":material/folder_op
 TRAIN_PAGE = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train")
 PREDICT_PAGE = st.Page("app_pages/predict.py", title="Predict", icon=":material/photo_camera:", url_path="predict")
 EVALUATE_PAGE = st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate")
+RUNS_PAGE = st.Page("app_pages/runs.py", title="Runs", icon=":material/compare_arrows:", url_path="runs")
 
 
 def dataset_in_use() -> Path:
@@ -58,11 +60,12 @@ def status_boxes(dataset: Path) -> None:
 
 def next_steps() -> None:
     st.markdown("### Where to next")
-    for column, (page, text) in zip(st.columns(4), (
+    for column, (page, text) in zip(st.columns(5), (
             (DATA_PAGE, "choose photos, see what is in them"),
             (TRAIN_PAGE, "train a network and watch it learn"),
             (PREDICT_PAGE, "your photos: hotdog or not?"),
-            (EVALUATE_PAGE, "how good is it really?"))):
+            (EVALUATE_PAGE, "how good is it really?"),
+            (RUNS_PAGE, "runs side by side, downloads"))):
         with column.container(border=True):
             st.page_link(page, label=f"**{page.title}**", icon=page.icon, width="stretch")
             st.caption(text)
@@ -80,6 +83,8 @@ def home() -> None:
                 "real photos: choose a real dataset on the Data page, or predict with ImageNet.",
                 icon=":material/palette:")
     next_steps()
+    st.markdown("### Share with the class")
+    classroom.share_panel()
 
 
 HOME_PAGE = st.Page(home, title="Home", icon=":material/home:", url_path="home", default=True)
@@ -89,4 +94,6 @@ if not st.session_state.get("data_folder_tidied"):
 if not st.session_state.get("worker_started"):
     worker.ensure_running()  # TensorFlow loads in the background now, so Start shows a chart within seconds
     st.session_state["worker_started"] = True
-st.navigation([HOME_PAGE, DATA_PAGE, TRAIN_PAGE, PREDICT_PAGE, EVALUATE_PAGE], position="top").run()
+navigation = st.navigation([HOME_PAGE, DATA_PAGE, TRAIN_PAGE, PREDICT_PAGE, EVALUATE_PAGE, RUNS_PAGE], position="top")
+classroom.frame()
+navigation.run()

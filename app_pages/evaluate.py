@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
+from app_pages.verdicts import heatmap_pictures
 from hotdog import charts, data, evaluate, paths, workspace
 
 GALLERY_SIZE = 12
@@ -28,7 +29,7 @@ def score(choice: workspace.ModelChoice, folder: Path, split: str | None, what: 
             return None
 
 
-def show_result(evaluation: evaluate.Evaluation, threshold: float, key: str) -> None:
+def show_result(choice: workspace.ModelChoice, evaluation: evaluate.Evaluation, threshold: float, key: str) -> None:
     """Metrics, charts and mistakes of one scored folder at `threshold`."""
     result = evaluation.metrics(threshold)
     baseline = result["majority_baseline"]
@@ -48,7 +49,7 @@ def show_result(evaluation: evaluate.Evaluation, threshold: float, key: str) -> 
     second[2].metric("Specificity", f"{result['specificity']:.1%}",
                      help="Of the not-hotdogs, how many were called not hotdog.")
     show_charts(evaluation, result, threshold, key)
-    show_mistakes(evaluation, threshold)
+    show_mistakes(choice, evaluation, threshold, key)
 
 
 def show_charts(evaluation: evaluate.Evaluation, result: dict, threshold: float, key: str) -> None:
@@ -66,7 +67,7 @@ def show_charts(evaluation: evaluate.Evaluation, result: dict, threshold: float,
                "not-hotdogs called hotdog; precision = the share of hotdog verdicts that are right.")
 
 
-def show_mistakes(evaluation: evaluate.Evaluation, threshold: float) -> None:
+def show_mistakes(choice: workspace.ModelChoice, evaluation: evaluate.Evaluation, threshold: float, key: str) -> None:
     mistakes = evaluation.mistakes(threshold)
     st.markdown(f"##### Mistakes at threshold {threshold:.2f}: {len(mistakes)}")
     if not mistakes:
@@ -75,9 +76,17 @@ def show_mistakes(evaluation: evaluate.Evaluation, threshold: float) -> None:
     shown = [mistake for mistake in mistakes if Path(mistake["path"]).is_file()][:GALLERY_SIZE]
     st.caption("The most confidently wrong first." + (f" Showing {len(shown)}." if len(mistakes) > len(shown)
                                                       else ""))
-    if shown:
-        st.image([mistake["path"] for mistake in shown], width=140,
-                 caption=[f"{mistake['label']}, P(hotdog) {mistake['p_hotdog']:.2f}" for mistake in shown])
+    if not shown:
+        return
+    captions = [f"{mistake['label']}, P(hotdog) {mistake['p_hotdog']:.2f}" for mistake in shown]
+    if st.toggle("Why? Show where it looked", key=f"{key}-why",
+                 help="Grad-CAM: red where the network found the evidence for its (wrong) verdict."):
+        pictures = heatmap_pictures(choice.source, evaluate.model_modified(choice.source),
+                                    [mistake["path"] for mistake in shown], threshold)
+        st.image([picture for picture in pictures if picture is not None], width=140,
+                 caption=[caption for caption, picture in zip(captions, pictures) if picture is not None])
+    else:
+        st.image([mistake["path"] for mistake in shown], width=140, caption=captions)
 
 
 def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: float,
@@ -107,7 +116,7 @@ def own_photos(choice: workspace.ModelChoice, home: Path | None, threshold: floa
             if score(choice, home, split, f"the {split} photos") is not None:
                 st.rerun()
     if evaluation is not None:
-        show_result(evaluation, threshold, "own")
+        show_result(choice, evaluation, threshold, "own")
     return home.resolve(), split
 
 
@@ -145,7 +154,7 @@ def other_folder(choice: workspace.ModelChoice, shown: tuple[Path, str] | None, 
                           icon=":material/calculate:"):
             if score(choice, evaluation.data, evaluation.split, evaluation.data.name) is not None:
                 st.rerun()
-    show_result(evaluation, threshold, "other")
+    show_result(choice, evaluation, threshold, "other")
 
 
 st.title(":material/analytics: Evaluate")

@@ -13,13 +13,15 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.common import teacher_button, teacher_unlocked
-from hotdog import launch, monitor, runs, training, workspace
+from hotdog import launch, lessons, monitor, runs, training, workspace
 from hotdog.models import get_spec, model_names
 
 #: Seconds between two looks at the run folder while a run trains, and while nothing trains.
 POLL_ACTIVE_S, POLL_IDLE_S = 1.0, 5.0
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+LESSON_ICONS = {"baseline": ":material/balance:", "overfitting": ":material/trending_up:",
+                "imbalance": ":material/scale:", "leakage": ":material/content_copy:"}
 STATE_BADGES = {"starting": ("starting", "orange"), "running": ("training", "blue"),
                 "completed": ("Training completed", "green"), "stopped": ("stopped", "gray"),
                 "failed": ("failed", "red")}
@@ -125,6 +127,21 @@ def show_progress(view: monitor.RunView, unlocked: bool) -> None:
         st.caption(f"Training for {monitor.format_duration(position.elapsed_s)} in this process.")
 
 
+def use_class_weights(model: str) -> None:
+    st.session_state["model"] = model
+    st.session_state[f"weights-{model}"] = True
+
+
+def show_lessons(view: monitor.RunView) -> None:
+    """The lessons the run teaches now, one sentence each (worked out once for every viewer, with the view)."""
+    for lesson in view.lessons:
+        st.info(lesson.text, icon=LESSON_ICONS.get(lesson.kind, ":material/school:"))
+        if lesson.action == lessons.USE_CLASS_WEIGHTS and st.button(
+                "Use class weights for the next run", key="use-class-weights", icon=":material/balance:",
+                on_click=use_class_weights, args=(view.settings.get("model"),)):
+            st.rerun(scope="app")  # the settings live outside this fragment
+
+
 def show_charts(view: monitor.RunView) -> None:
     """The four charts, as built once for every viewer: drawn as they are, nothing converted per session."""
     if not view.batch_events:
@@ -153,6 +170,7 @@ def live_view(unlocked: bool) -> None:
         st.rerun()  # a run started or ended: redraw the page, which also sets the polling speed
     show_state(view)
     show_progress(view, unlocked)
+    show_lessons(view)
     show_charts(view)
     with st.expander("All runs"):
         st.dataframe(shared.table(), hide_index=True,

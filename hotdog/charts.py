@@ -25,8 +25,12 @@ PROJECTOR_CONFIG = {"axis": {"labelFontSize": LABEL_FONT, "titleFontSize": AXIS_
                     "legend": {"labelFontSize": LABEL_FONT, "titleFontSize": LABEL_FONT, "orient": "bottom"},
                     "title": {"fontSize": TITLE_FONT, "anchor": "start"}}
 SPLIT_COLOURS = {"train": "#1f77b4", "validation": "#e4572e"}
+#: Colour of the epochs a lesson marks on the charts ("overfitting starts").
+MARK_COLOUR = "#8e44ad"
 CLASS_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#66a182"}
 CHART_HEIGHT = 300
+#: Height of one legend line, added to a chart whose legend lists one line per run.
+LEGEND_ROW = 24
 METRIC_TITLES = {"loss": "Loss (lower is better)", "accuracy": "Accuracy"}
 X_TITLES = {"batch": "Training step (batch)", "epoch": "Epoch"}
 #: Most points a batch curve draws: past this, neighbouring batches are pooled into their mean and min-max band.
@@ -123,6 +127,16 @@ def baseline_rule(value: float) -> list[dict]:
     return horizontal_rule(value, f"always the bigger class: {value:.0%}")
 
 
+def epoch_rules(marks: Sequence[tuple[int, str]]) -> list[dict]:
+    """Layers for a vertical line at each marked (epoch, label), labelled at the top; add them to an epoch chart."""
+    marked = {"values": [{"x": epoch, "label": label} for epoch, label in marks]}
+    x = {"field": "x", "type": "quantitative"}
+    return [{"data": marked, "mark": {"type": "rule", "strokeWidth": 3, "color": MARK_COLOUR}, "encoding": {"x": x}},
+            {"data": marked, "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 6, "dy": 4,
+                                      "fontSize": LABEL_FONT, "fontWeight": "bold", "color": MARK_COLOUR},
+             "encoding": {"x": x, "y": {"value": 0}, "text": {"field": "label", "type": "nominal"}}}]
+
+
 def _training_chart(kind: str, metric: str, table: pa.Table, layers: list[dict]) -> TrainingChart:
     per = "per batch" if kind == "batch" else "per epoch"
     return TrainingChart(spec={"title": f"{METRIC_TITLES[metric]}, {per}", "height": CHART_HEIGHT,
@@ -142,6 +156,21 @@ def _y_encoding(metric: str) -> dict:
 
 def _split_scale() -> dict:
     return {"domain": list(SPLIT_COLOURS), "range": list(SPLIT_COLOURS.values())}
+
+
+def comparison_chart(curves: list[dict], metric: str) -> alt.TopLevelMixin:
+    """Validation loss or accuracy per epoch, one line per run (rows of `compare.validation_curves`)."""
+    frame = pd.DataFrame([row for row in curves if row["metric"] == metric], columns=["run", "epoch", "metric",
+                                                                                       "value"])
+    accuracy = metric == "accuracy"
+    lines = alt.Chart(frame).mark_line(point=True, strokeWidth=3).encode(
+        x=alt.X("epoch:Q", title="Epoch", axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y("value:Q", title=metric, scale=alt.Scale(domain=[0, 1]) if accuracy else alt.Scale(zero=False),
+                axis=alt.Axis(format=".0%") if accuracy else alt.Axis()),
+        color=alt.Color("run:N", title=None, legend=alt.Legend(labelLimit=0, orient="bottom", columns=1)),
+        tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", title=metric, format=".3f")])
+    return projector(lines.properties(title=f"Validation {METRIC_TITLES[metric].lower()}",
+                                      height=CHART_HEIGHT + LEGEND_ROW * len(frame["run"].unique())))
 
 
 # ---------------------------------------------------------------------------------------------- data

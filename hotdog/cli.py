@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from hotdog import runs, training
+from hotdog.predict import IMAGENET
 from hotdog.data import ALL_PHOTOS
 
 DESCRIPTION = """Hotdog or Not: train, check and use a hotdog / nohotdog image classifier.
@@ -18,9 +20,13 @@ Typical session:
   python -m hotdog train --data data/demo --model seed --epochs 3
   python -m hotdog evaluate runs/<run-id> --data data/demo     # its test split; or any hotdog/nohotdog folder
   python -m hotdog predict runs/<run-id> photo.jpg          # or: predict imagenet photo.jpg
+  python -m hotdog explain runs/<run-id> photo.jpg --out heatmaps
+  python -m hotdog export runs/<run-id> --format tflite --out exports/
 """
 
 
+#: Longest side of a heatmap picture written by `explain`, in pixels.
+EXPLAIN_SIZE = 1024
 #: The problems `check-data` lists: title, key in the report, how one item reads.
 DATA_PROBLEMS = (
     ("unreadable files", "unreadable", lambda item: f"{item['path']}: {item['reason']}"),
@@ -117,14 +123,72 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0 if any(v.error is None for v in verdicts) else 1
 
 
+def model_reference(reference: str, runs_dir: Path | None) -> str:
+    """A run id or folder, a .keras file, or "imagenet", as a path `Classifier.load` takes."""
+    if reference == IMAGENET or Path(reference).suffix == ".keras":
+        return reference
+    return str(runs.find_run(reference, runs_dir).path)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from hotdog import explain, images
+    from hotdog.predict import Classifier
+
+    classifier = Classifier.load(model_reference(args.model, args.runs_dir))
+    args.out.mkdir(parents=True, exist_ok=True)
+    written: set[str] = set()
+    for photo, explanation in zip(args.images, explain.explain(classifier, args.images, args.threshold)):
+        verdict, record = explanation.verdict, explanation.verdict.to_dict()
+        if not verdict.error:
+            image = images.load_rgb(photo, draft_size=EXPLAIN_SIZE)
+            image.thumbnail((EXPLAIN_SIZE, EXPLAIN_SIZE))
+            record["heatmap"] = str(args.out / unique_name(f"{Path(photo).stem}-gradcam", ".png", written))
+            explain.overlay(image, explanation.heatmap).save(record["heatmap"])
+        if args.json:
+            _json_line(record)
+        elif verdict.error:
+            print(f"{verdict.source}: cannot read: {verdict.error}")
+        else:
+            print(f"{verdict.source}: {verdict.label} (P(hotdog) = {verdict.p_hotdog:.3f}); "
+                  f"heatmap {record['heatmap']}")
+    return 0 if written else 1
+
+
+def unique_name(stem: str, suffix: str, taken: set[str]) -> str:
+    """`stem + suffix`, numbered when two photos share a name; the name is added to `taken`."""
+    name, number = f"{stem}{suffix}", 1
+    while name in taken:
+        number += 1
+        name = f"{stem}-{number}{suffix}"
+    taken.add(name)
+    return name
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hotdog import export
+    from hotdog.predict import Classifier
+
+    reference = model_reference(args.model, args.runs_dir)
+    classifier = Classifier.load(reference)
+    folder = Path(args.out).is_dir() or args.out.endswith(("/", os.sep))
+    out = Path(args.out) / export.file_name(classifier.name, args.format) if folder else Path(args.out)
+    dataset = (Path(args.data), 0) if args.data else None
+    if dataset is None and classifier.run_config is not None:
+        try:
+            dataset = export.run_dataset(runs.Run(Path(reference)))
+        except export.ExportError as error:
+            print(f"note: {error}; give --data DIR to check the export", file=sys.stderr)
+    out, check = export.export(classifier, args.format, out, dataset)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, {export.FORMATS[args.format].description})")
+    print(check.describe() if check else "not checked: no photos to check it on (give --data DIR)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from hotdog.evaluate import evaluate
-    from hotdog.predict import IMAGENET
 
-    reference = args.run
-    if reference != IMAGENET and not Path(reference).suffix == ".keras":
-        reference = str(runs.find_run(reference, args.runs_dir).path)
-    result = evaluate(reference, args.data, split=args.split, threshold=args.threshold, runs_dir=args.runs_dir)
+    result = evaluate(model_reference(args.run, args.runs_dir), args.data, split=args.split,
+                      threshold=args.threshold, runs_dir=args.runs_dir)
     if args.json:
         _json_line(result)
         return 0
@@ -242,6 +306,32 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
     predict.add_argument("--json", action="store_true", help="one JSON object per photo")
     predict.set_defaults(handler=cmd_predict)
+
+    explain = commands.add_parser("explain", parents=[runs_dir], help="why did it say that? Grad-CAM heatmaps",
+                                  description="For each photo, the verdict and a picture of it with a Grad-CAM "
+                                              "heatmap laid over it: red where the evidence for the verdict lies.")
+    explain.add_argument("model", help="run folder or id, a .keras file, or 'imagenet'")
+    explain.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    explain.add_argument("--out", type=Path, required=True, help="folder for the heatmap pictures (PNG)")
+    explain.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
+    explain.add_argument("--json", action="store_true", help="one JSON object per photo")
+    explain.set_defaults(handler=cmd_explain)
+
+    from hotdog.export import FORMATS
+
+    formats = "; ".join(f"{name}: {kind.description}" for name, kind in FORMATS.items())
+    export = commands.add_parser("export", parents=[runs_dir], help="the model as .keras, TFLite or SavedModel",
+                                 description=f"Write a trained model in another format, then reload the file and "
+                                             f"check it against the model on validation photos. Formats: {formats}. "
+                                             f"Every format takes RGB pixels 0..255 (float32, batch x size x size "
+                                             f"x 3) and returns P(hotdog).")
+    export.add_argument("model", help="run folder or id, a .keras file, or 'imagenet'")
+    export.add_argument("--format", required=True, choices=list(FORMATS), help="what to write")
+    export.add_argument("--out", required=True,
+                        help="file to write, or a folder (existing, or ending in /) to write it in")
+    export.add_argument("--data", help="dataset whose train photos calibrate int8 and whose validation photos check "
+                                       "the export (default: the run's own)")
+    export.set_defaults(handler=cmd_export)
 
     evaluate = commands.add_parser(
         "evaluate", parents=[runs_dir], help="score a model on any labelled folder",

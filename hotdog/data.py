@@ -279,7 +279,6 @@ def check_data(root: str | Path, seed: int = 0) -> dict:
     all_examples = [(split, example) for split, examples in dataset.splits.items() for example in examples]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         results = list(pool.map(lambda item: images.probe(item[1].path), all_examples))
-        digests = list(pool.map(lambda item: file_sha256(item[1].path), all_examples))
     unreadable = [{"path": str(example.path), "split": split, "reason": error}
                   for (split, example), (size, error) in zip(all_examples, results) if error] + dataset.left_out()
     small = [{"path": str(example.path), "width": size[0], "height": size[1]}
@@ -292,12 +291,17 @@ def check_data(root: str | Path, seed: int = 0) -> dict:
         "validation_from_train": dataset.validation_from_train,
         "majority_baseline": {split: majority_baseline(c) for split, c in counts.items()},
         "unreadable": unreadable,
-        "duplicates_across_splits": _cross_split_duplicates(all_examples, digests),
+        "duplicates_across_splits": cross_split_duplicates(dataset),
         "small_images": small,
     }
 
 
-def _cross_split_duplicates(all_examples: list[tuple[str, Example]], digests: list[str]) -> list[list[str]]:
+def cross_split_duplicates(dataset: Dataset) -> list[list[str]]:
+    """Pairs of photos with the same bytes in two different splits (leakage), sorted. A file's hash is computed
+    once per process, so a training that fingerprints its dataset gets this for free."""
+    all_examples = [(split, example) for split, examples in dataset.splits.items() for example in examples]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        digests = list(pool.map(lambda item: file_sha256(item[1].path), all_examples))
     by_digest: dict[str, list[tuple[str, Path]]] = defaultdict(list)
     for (split, example), digest in zip(all_examples, digests):
         by_digest[digest].append((split, example.path))

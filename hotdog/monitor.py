@@ -22,7 +22,7 @@ from typing import Iterable
 import numpy as np
 import pyarrow as pa
 
-from hotdog import charts, runfiles, runs
+from hotdog import charts, lessons, runfiles, runs
 
 #: Seconds a "the training process is alive" verdict and the choice of run to follow are trusted without a new
 #: look: a process can die without touching its folder, and another run can be resumed in a folder of its own.
@@ -106,15 +106,17 @@ class TrainingHistory:
         return Progress(epoch=int(last["epoch"]), epochs=epochs, step=int(last["step"]), steps=steps,
                         fraction=min(last["global_step"] / total, 1.0), elapsed_s=float(last["elapsed"]), eta_s=eta)
 
-    def charts(self, baseline: float | None = None) -> dict[tuple[str, str], charts.TrainingChart]:
-        """The four training charts by (kind, metric); accuracy gets the majority-baseline rule."""
+    def charts(self, baseline: float | None = None, marks: tuple[tuple[int, str], ...] = ()
+               ) -> dict[tuple[str, str], charts.TrainingChart]:
+        """The four training charts by (kind, metric); accuracy gets the majority-baseline rule, and the epoch
+        charts a vertical rule at each marked (epoch, label) of a lesson."""
         steps = np.array(self.batch_steps, dtype=np.float64)
         drawn = {}
         for metric in METRICS:
             rule = charts.baseline_rule(baseline) if metric == "accuracy" and baseline is not None else []
             values = np.array(self.batch_values[metric], dtype=np.float64)
             drawn["batch", metric] = charts.batch_chart(metric, steps, values, rule)
-            drawn["epoch", metric] = charts.epoch_chart(metric, self.epochs, rule)
+            drawn["epoch", metric] = charts.epoch_chart(metric, self.epochs, [*rule, *charts.epoch_rules(marks)])
         return drawn
 
 
@@ -188,6 +190,8 @@ class RunView:
     batch_events: int
     epoch_events: int
     charts: dict[tuple[str, str], charts.TrainingChart]
+    #: What the run teaches now, in sentences (`hotdog.lessons`).
+    lessons: tuple[lessons.Lesson, ...] = ()
 
     @property
     def state(self) -> str:
@@ -242,13 +246,17 @@ class RunMonitor:
 
     def _build(self, status: dict) -> RunView:
         changed = self._log.read()
-        history, baseline = self._log.history, majority_baseline(self.run)
-        if changed or self._charted != (history.batch_count, len(history.epochs), baseline):
-            self._charts = history.charts(baseline)
-            self._charted = (history.batch_count, len(history.epochs), baseline)
+        history, config = self._log.history, self.run.config
+        baseline = majority_baseline(self.run)
+        taught = tuple(lessons.lessons(config, history.epochs))
+        marks = tuple((lesson.epoch, lesson.mark) for lesson in taught if lesson.epoch)
+        if changed or self._charted != (history.batch_count, len(history.epochs), baseline, marks):
+            self._charts = history.charts(baseline, marks)
+            self._charted = (history.batch_count, len(history.epochs), baseline, marks)
         return RunView(run=self.run, status=status, settings=self.run.settings,
                        stop_requested=self.run.stop_requested, progress=history.progress(),
-                       batch_events=history.batch_count, epoch_events=len(history.epochs), charts=self._charts)
+                       batch_events=history.batch_count, epoch_events=len(history.epochs), charts=self._charts,
+                       lessons=taught)
 
 
 class RunsWatcher:

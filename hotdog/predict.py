@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -98,26 +98,40 @@ class Classifier:
             scores = self._infer(np.asarray(batch, dtype=np.float32))
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
+    def over_readable(self, photos: Iterable[images.ImageSource] | images.ImageSource,
+                      names: Sequence[str] | None, compute: Callable[[np.ndarray], Iterable],
+                      batch_size: int = BATCH) -> tuple[list[str], list[str | None], dict[int, Any]]:
+        """Read every photo at the model's size, then `compute` one result per readable photo, a batch at a time.
+
+        Returns the names, the reason each photo could not be read (None when it could) and the results by photo
+        index: a photo that cannot be read never stops the others.
+        """
+        photos = as_list(photos)
+        names = list(names) if names is not None else [images.describe(photo) for photo in photos]
+        arrays: dict[int, np.ndarray] = {}
+        errors: list[str | None] = []
+        for index, photo in enumerate(photos):
+            try:
+                arrays[index] = images.load_array(photo, self.image_size)
+                errors.append(None)
+            except images.ImageError as error:
+                errors.append(str(error))
+        readable, results = list(arrays), {}
+        for start in range(0, len(readable), batch_size):
+            chunk = readable[start:start + batch_size]
+            results.update(zip(chunk, compute(np.stack([arrays[i] for i in chunk]))))
+        return names, errors, results
+
     def predict(self, photos: Iterable[images.ImageSource] | images.ImageSource,
                 threshold: float = 0.5, names: Sequence[str] | None = None) -> list[Verdict]:
         """One verdict per photo; a photo that cannot be read gets its reason and the others still get answers."""
-        if isinstance(photos, (str, Path, bytes, bytearray)) or hasattr(photos, "getpixel"):
-            photos = [photos]
-        photos = list(photos)
-        names = list(names) if names is not None else [images.describe(photo) for photo in photos]
-        arrays: list[np.ndarray | None] = []
-        errors: list[str | None] = []
-        for photo in photos:
-            try:
-                arrays.append(images.load_array(photo, self.image_size))
-                errors.append(None)
-            except images.ImageError as error:
-                arrays.append(None)
-                errors.append(str(error))
-        readable = [i for i, array in enumerate(arrays) if array is not None]
-        scores: dict[int, float] = {}
-        for start in range(0, len(readable), BATCH):
-            chunk = readable[start:start + BATCH]
-            for index, score in zip(chunk, self.predict_proba(np.stack([arrays[i] for i in chunk]))):
-                scores[index] = float(score)
-        return [Verdict(names[i], scores.get(i), threshold, errors[i]) for i in range(len(photos))]
+        names, errors, scores = self.over_readable(photos, names, self.predict_proba)
+        return [Verdict(name, float(scores[i]) if i in scores else None, threshold, error)
+                for i, (name, error) in enumerate(zip(names, errors))]
+
+
+def as_list(photos: Iterable[images.ImageSource] | images.ImageSource) -> list[images.ImageSource]:
+    """One photo or many, as a list."""
+    if isinstance(photos, (str, Path, bytes, bytearray)) or hasattr(photos, "getpixel"):
+        return [photos]
+    return list(photos)

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,17 +197,63 @@ class Run:
 
 def new_run_id(model: str, name: str | None = None) -> str:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", name or model).strip("-.")[:40] or model
-    return f"{stamp}-{label}-{secrets.token_hex(2)}"
+    return f"{stamp}-{run_label(name or model) or model}-{secrets.token_hex(2)}"
+
+
+def run_label(name: str) -> str:
+    """The part of a run id a person chooses: letters, digits, "_", "." and "-", at most 40 characters."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:40]
+
+
+#: A run id as `new_run_id` makes it: start time, label, random tag.
+RUN_ID = re.compile(r"^(?P<stamp>\d{8}-\d{6})-(?P<label>.+)-(?P<tag>[0-9a-f]{4})$")
+
+
+class RunBusy(ValueError):
+    """A run that is training cannot be renamed or deleted: its training process writes into the folder."""
+
+
+def rename_run(run: Run, name: str) -> Run:
+    """Give a run a new label: `<start time>-<name>-<tag>`, so it still sorts by when it started. Refused while
+    it trains, for an empty name, or when another run already has that id."""
+    label = run_label(name)
+    if not label:
+        raise ValueError("a run's new name needs a letter or a digit")
+    parts = RUN_ID.match(run.id)
+    new_id = f"{parts['stamp']}-{label}-{parts['tag']}" if parts else label
+    target = run.path.with_name(new_id)
+    with start_lock(run.path.parent):
+        _refuse_if_training(run, "renamed")
+        if target.exists():
+            raise ValueError(f"there is already a run called {new_id}")
+        os.rename(run.path, target)
+    return Run(target)
+
+
+def delete_run(run: Run) -> None:
+    """Delete a run folder and everything in it (model, metrics, exports). Refused while it trains. The folder is
+    first renamed to a hidden name, so no page ever lists a half-deleted run."""
+    with start_lock(run.path.parent):
+        _refuse_if_training(run, "deleted")
+        doomed = run.path.with_name(f".deleting-{run.id}-{secrets.token_hex(2)}")
+        os.rename(run.path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _refuse_if_training(run: Run, what: str) -> None:
+    if not (run.path / CONFIG).exists():
+        raise FileNotFoundError(f"no run folder at {run.path}")
+    if run.state in ACTIVE_STATES:
+        raise RunBusy(f"run {run.id} is training; stop it before it can be {what}")
 
 
 def list_runs(runs_dir: Path | None = None) -> list[Run]:
-    """Runs newest first (run ids start with their start time)."""
+    """Runs newest first (run ids start with their start time); hidden folders (a run being deleted) are not runs."""
     runs_dir = Path(runs_dir or default_runs_dir())
     if not runs_dir.is_dir():
         return []
     return [Run(path) for path in sorted(runs_dir.iterdir(), key=lambda p: p.name, reverse=True)
-            if path.is_dir() and (path / CONFIG).exists()]
+            if path.is_dir() and not path.name.startswith(".") and (path / CONFIG).exists()]
 
 
 def find_run(reference: str | Path, runs_dir: Path | None = None) -> Run:

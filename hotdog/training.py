@@ -255,11 +255,13 @@ def _fit(config: TrainConfig, run: runs.Run, stop: threading.Event, verbose: int
     counts = {split: data.class_counts(data.Example(p, int(l)) for p, l in zip(d.paths, d.labels))
               for split, d in decoded.items()}
     record = run.config
+    duplicates = data.cross_split_duplicates(dataset)
     record.update(dataset={"path": str(dataset.root), "synthetic": demo_data.is_complete(dataset.root),
                            "counts": dataset.counts(), "used": counts,
                            "validation_from_train": dataset.validation_from_train,
                            "fingerprint": dataset.fingerprint(), "unreadable": unreadable,
-                           "majority_baseline": {s: data.majority_baseline(c) for s, c in counts.items()}},
+                           "majority_baseline": {s: data.majority_baseline(c) for s, c in counts.items()},
+                           "duplicates_across_splits": len(duplicates), "duplicate_examples": duplicates[:5]},
                   versions=library_versions(), device=device)
     atomic.write_json(run.path / runs.CONFIG, record)
     for split, d in decoded.items():

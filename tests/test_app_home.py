@@ -49,7 +49,7 @@ def test_first_start_draws_the_demo_data_says_it_is_synthetic_and_never_loads_te
     assert json.loads((tmp_path / "data" / workspace.WORKSPACE_FILE).read_text())["dataset"] == str(demo.resolve())
     text = "\n".join(page["text"])
     assert "synthetic drawings" in text and "### demo" in text and "### none yet" in text
-    assert [label.strip("*") for label in page["links"]] == ["Data", "Train", "Predict", "Evaluate"]
+    assert [label.strip("*") for label in page["links"]] == ["Data", "Train", "Predict", "Evaluate", "Runs"]
 
 
 def test_home_shows_device_dataset_models_and_latest_run(quick_run, tiny_dataset, tmp_path, monkeypatch):
@@ -78,10 +78,11 @@ def empty_app(tiny_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         yield folder / "runs"
 
 
-@pytest.mark.parametrize("page", ["data", "train", "predict", "evaluate"])
-def test_every_page_opens_from_home(page, empty_app):
+@pytest.mark.parametrize("page, title", [("data", "Data"), ("train", "Train"), ("predict", "Predict"),
+                                         ("evaluate", "Evaluate"), ("runs", "Runs side by side")])
+def test_every_page_opens_from_home(page, title, empty_app):
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception
-    assert at.title[0].value.endswith(page.capitalize())
+    assert at.title[0].value.endswith(title)
     assert runs.list_runs(empty_app) == []  # opening a page never starts anything

@@ -68,7 +68,8 @@ def test_a_bad_file_gets_its_reason_and_the_good_ones_their_verdicts(page, tiny_
     assert len(verdicts(page)) == 2
     [error] = page.error
     assert error.value.startswith("Cannot read this photo:") and "broken.jpg" in "".join(m.value for m in page.markdown)
-    assert "3 photo(s)" in page.markdown[0].value and "1 unreadable" in page.markdown[0].value
+    [summary] = [m.value for m in page.markdown if "photo(s):" in m.value]
+    assert "3 photo(s)" in summary and "1 unreadable" in summary
 
 
 def test_threshold_slider_moves_every_verdict(page, quick_run, tiny_dataset):
@@ -94,6 +95,19 @@ def test_imagenet_needs_no_training_and_says_what_it_sees(tmp_path, monkeypatch)
     assert not at.exception and not at.error
     assert verdicts(at) == ["Not hotdog!"]
     assert any(caption.value.startswith("ImageNet sees: espresso") for caption in at.caption)
+
+
+def test_why_shows_the_heatmap_of_each_verdict_on_its_own_card(page, tiny_dataset):
+    upload(page, held_out_photo(tiny_dataset, "hotdog"), held_out_photo(tiny_dataset, "nohotdog"))
+    labels = verdicts(page)
+    whys = [toggle for toggle in page.toggle if toggle.label == "Why? Show where it looked"]
+    assert len(whys) == 2 and not any(image.proto.imgs[0].caption for image in page.image)
+    whys[1].set_value(True).run()
+    assert not page.exception
+    captions = [image.proto.imgs[0].caption for image in page.image]
+    assert captions == ["", f"Red: where the network found the evidence for \u201c{labels[1]}\u201d (Grad-CAM)."]
+    page.slider(key="threshold").set_value(0.0).run()  # every verdict becomes Hotdog!: the heatmap follows
+    assert [image.proto.imgs[0].caption for image in page.image][1].endswith("\u201cHotdog!\u201d (Grad-CAM).")
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ work, a second Start is refused, and the teacher password guards all three."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -125,3 +126,34 @@ def test_teacher_password_guards_start(tiny_dataset, tmp_path, monkeypatch):
     at.text_input(key="teacher_password").input("mustard").run()
     assert not at.button(key="start").disabled
     assert runs.list_runs(app_env) == []
+
+
+def test_lessons_are_written_and_marked_and_class_weights_are_one_click_away(app_env, quick_run: Path):
+    """A finished run (copied from a real one) whose history overfits, trained without class weights on three
+    times more nohotdogs than hotdogs."""
+    run = runs.Run(Path(shutil.copytree(quick_run, app_env / quick_run.name)))
+    config = run.config
+    config["settings"]["class_weight"] = "none"
+    config["dataset"]["used"]["train"] = {"hotdog": 40, "nohotdog": 120}
+    (run.path / runs.CONFIG).write_text(json.dumps(config))
+    losses = [(0.6, 0.5), (0.4, 0.3), (0.3, 0.4), (0.2, 0.5), (0.1, 0.6)]
+    events = [event for number, (loss, val_loss) in enumerate(losses, start=1) for event in (
+        {"event": "batch", "epoch": number, "epochs": 5, "step": 3, "steps": 3, "global_step": 3 * number,
+         "loss": loss, "accuracy": 0.8, "elapsed": float(number)},
+        {"event": "epoch", "epoch": number, "epochs": 5, "step": 3, "steps": 3, "global_step": 3 * number,
+         "loss": loss, "accuracy": 0.8, "val_loss": val_loss, "val_accuracy": 0.8, "elapsed": float(number)})]
+    (run.path / runs.METRICS).write_text("".join(json.dumps(event) + "\n" for event in events))
+
+    at = open_page(epochs=1)
+    texts = [box.value for box in at.info]
+    assert any(text.startswith("Overfitting: after epoch 2, validation loss rose for 3 epochs") for text in texts)
+    assert any(text.startswith("Unbalanced classes: 120 nohotdog training photos against 40 hotdog") for text in texts)
+    loss_chart = next(json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")
+                      if json.loads(chart.proto.spec)["title"] == "Loss (lower is better), per epoch")
+    assert any(layer["mark"].get("type") == "rule" and layer["mark"].get("color") == "#8e44ad"
+               for layer in loss_chart["layer"])
+
+    at.checkbox(key="weights-seed").uncheck().run()
+    at.button(key="use-class-weights").click().run()
+    assert not at.exception
+    assert at.selectbox(key="model").value == "seed" and at.checkbox(key="weights-seed").value is True
