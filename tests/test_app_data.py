@@ -119,6 +119,7 @@ def photo_counts(at: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in at.metric}
 
 
+@pytest.mark.slow
 def test_taking_photos_fills_each_class_live_with_undo_then_use(data_dir, tiny_dataset):
     hotdogs, others = ([path.read_bytes() for path in sorted((tiny_dataset / "test" / label).glob("*.jpg"))]
                        for label in ("hotdog", "nohotdog"))
@@ -201,6 +202,7 @@ def test_the_known_dataset_is_the_default_download(data_dir):
     assert at.text_input(key="download_url").value == ""
 
 
+@pytest.mark.slow
 def test_download_checks_the_checksum_and_gives_one_neutral_line_for_network_failures(
     data_dir, dataset_server, monkeypatch
 ):
@@ -217,6 +219,7 @@ def test_download_checks_the_checksum_and_gives_one_neutral_line_for_network_fai
     assert at.error[0].value == refused and refused.startswith("Could not download from 127.0.0.1: ")
 
 
+@pytest.mark.slow
 def test_a_download_from_the_servers_own_network_is_refused(data_dir, dataset_server, tiny_dataset, monkeypatch):
     monkeypatch.delenv(download_module.ALLOW_PRIVATE_ENV, raising=False)
     url, sha1 = dataset_server

@@ -88,6 +88,7 @@ def test_scoring_a_split_then_following_the_threshold(run_copy, tiny_dataset):
     assert all(image.caption.startswith("nohotdog, P(hotdog)") for image in heatmaps)
 
 
+@pytest.mark.slow
 def test_another_labelled_folder_stands_beside_the_test_split_for_every_viewer(run_copy, tiny_dataset, tmp_path):
     class_photos = make_dataset(tmp_path / "allowed" / "class-photos", {"": 5}, positive="hot_dog",
                                 negative="not-hotdog")

@@ -36,6 +36,7 @@ def no_training_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(worker.NO_FORK_ENV, "1")
 
 
+@pytest.mark.slow
 def test_first_start_draws_the_demo_data_says_it_is_synthetic_and_never_loads_tensorflow(tmp_path):
     env = {**os.environ, "HOTDOG_DATA_DIR": str(tmp_path / "data"), "HOTDOG_RUNS_DIR": str(tmp_path / "runs")}
     output = subprocess.run([sys.executable, "-c", FIRST_START, APP], capture_output=True, text=True, env=env,

@@ -56,6 +56,7 @@ def fill_every_action(at: AppTest, other: Path) -> AppTest:
     return at.run()
 
 
+@pytest.mark.slow
 def test_every_data_action_is_locked_and_a_forged_click_changes_nothing(locked, tiny_dataset):
     at = fill_every_action(AppTest.from_file(DATA_PAGE, default_timeout=60).run(), locked)
     assert not at.exception

@@ -191,6 +191,7 @@ def test_a_new_run_and_a_dead_process_show_at_once_or_within_a_recheck(tmp_path)
     assert watcher.view().state == "failed"
 
 
+@pytest.mark.slow
 def test_train_page_sessions_share_one_watcher_and_one_view(tmp_path, monkeypatch):
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("HOTDOG_DATA_DIR", str(tmp_path / "data"))

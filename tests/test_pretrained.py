@@ -159,6 +159,7 @@ def test_feature_extractor_gives_pooled_features():
     assert features.output_shape == (None, pretrained.FEATURES)
 
 
+@pytest.mark.slow
 def test_zero_shot_model_saves_and_says_not_hotdog_to_coffee_and_cat(zero_shot, photos, tmp_path: Path):
     scores = zero_shot.predict(photos, verbose=0)
     assert scores.shape == (2, 1) and ((scores >= 0) & (scores < 0.5)).all()

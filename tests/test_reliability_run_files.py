@@ -98,7 +98,8 @@ def app_with_damaged_runs(damaged_runs: Path, tiny_dataset: Path, tmp_path: Path
     return damaged_runs
 
 
-@pytest.mark.parametrize("page", ["home", "train", "predict", "evaluate"])
+@pytest.mark.parametrize("page", [pytest.param("home", marks=pytest.mark.slow),
+                                  pytest.param("train", marks=pytest.mark.slow), "predict", "evaluate"])
 def test_every_page_goes_on_with_every_damaged_run_listed(app_with_damaged_runs, page):
     """Home and Train show the newest run (one damaged run each time, the others moved aside); Predict and Evaluate
     list them all."""
