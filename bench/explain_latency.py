@@ -5,8 +5,9 @@
 For each model: `Classifier.predict` on one photo (decode, resize, model), and "why did it say that?" on the same
 photo as the Predict page draws it: `explain.explain` (decode, resize, model and gradient to the last feature map)
 plus the heatmap blended over a 480-pixel thumbnail. Both are timed interleaved, after warm-up; the ratios of their
-median wall and CPU times are the figures (target: both under 3x). Untrained `seed`, `cnn` and `transfer` models (cost does not depend on
-the weights) are saved and loaded back as .keras files like a run's model; `imagenet` is the zero-shot model.
+median wall and CPU times are the figures (target: both under 3x). The models are those of
+`bench.verdict_latency.load_classifier`: untrained `seed` and `cnn` (cost does not depend on the weights) and the
+robust `transfer` model as a run saves it, saved and loaded back as .keras files; `imagenet` is the zero-shot model.
 """
 
 from __future__ import annotations
