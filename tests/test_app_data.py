@@ -68,6 +68,7 @@ def test_counts_baseline_samples_and_problems(tmp_path, monkeypatch):
     assert any("appear in two splits (leakage)" in warning.value for warning in at.warning)
 
 
+@pytest.mark.slow
 def test_a_folder_outside_the_allowed_roots_is_refused(data_dir, tiny_dataset, tmp_path, monkeypatch):
     other = make_dataset(tmp_path / "allowed" / "class-photos", {"train": 3})
     monkeypatch.setenv("HOTDOG_DATA_ROOTS", str(tmp_path / "allowed"))

@@ -138,6 +138,7 @@ def test_the_imagenet_model_keeps_its_scores_under_the_runs_folder(tiny_dataset,
     assert mistake_headings(at) == [f"##### Mistakes at threshold 0.50: {fn + fp}"]
 
 
+@pytest.mark.slow
 def test_scoring_is_for_the_teacher_and_the_scores_for_everyone(run_copy, tiny_dataset, tmp_path, monkeypatch):
     make_dataset(tmp_path / "allowed" / "class-photos", {"": 2})
     monkeypatch.setenv("HOTDOG_TEACHER_PASSWORD", "mustard")

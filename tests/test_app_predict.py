@@ -84,6 +84,7 @@ def test_threshold_slider_moves_every_verdict(page, quick_run, tiny_dataset):
     assert shown[0.0] == ["Hotdog!", "Hotdog!"] and "Not hotdog!" in shown[1.0]
 
 
+@pytest.mark.slow
 def test_imagenet_needs_no_training_and_says_what_it_sees(tmp_path, monkeypatch):
     skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the real test photos")
     monkeypatch.setenv("HOTDOG_RUNS_DIR", str(tmp_path / "no-runs"))

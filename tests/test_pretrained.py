@@ -61,6 +61,7 @@ def test_reader_gives_each_variants_state_dict(name: str):
     assert trainable == PARAMETERS[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["lite1", "lite2"])
 def test_bigger_variants_convert_and_recognise_real_photos(name: str, tmp_path: Path):
     """One builder, a table of widths and depths: Lite1 and Lite2 load their own converted weights and see coffee

@@ -22,6 +22,7 @@ def _photos(count: int, size: int = SIZE) -> np.ndarray:
     return np.random.default_rng(1).integers(0, 256, (count, size, size, 3)).astype("float32")
 
 
+@pytest.mark.slow
 def test_robust_model_is_the_documented_formula_and_reloads_with_the_same_verdicts(tmp_path: Path):
     model = models.build_model("transfer", image_size=SIZE)
     head = model.get_layer(transfer.HEAD).get_layer(transfer.HEAD_OUTPUT)
@@ -87,6 +88,7 @@ def _link_slice(root: Path, source: Path, per_class: int) -> Path:
     return root
 
 
+@pytest.mark.slow
 @needs_shared_data
 @pytest.mark.skipif(not SHIFT_DATA.is_dir(), reason=f"the shifted real photos are not at {SHIFT_DATA}")
 def test_recipe_on_a_small_real_slice_is_no_worse_than_no_training_on_shifted_photos(tmp_path: Path):
