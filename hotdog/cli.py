@@ -240,6 +240,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_verdict_arguments(parser: argparse.ArgumentParser) -> None:
+    """The photos, threshold and output options of every command that gives verdicts (`predict`, `explain`)."""
+    parser.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP, AVIF, HEIC)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
+    parser.add_argument("--json", action="store_true", help="one JSON object per photo")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hotdog.models import REGISTRY, model_names
 
@@ -302,19 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser("predict", help="verdicts for photos")
     predict.add_argument("model", help="run folder, .keras file, or 'imagenet' (pretrained, no training)")
-    predict.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP, AVIF, HEIC)")
-    predict.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
-    predict.add_argument("--json", action="store_true", help="one JSON object per photo")
+    add_verdict_arguments(predict)
     predict.set_defaults(handler=cmd_predict)
 
     explain = commands.add_parser("explain", parents=[runs_dir], help="why did it say that? Grad-CAM heatmaps",
                                   description="For each photo, the verdict and a picture of it with a Grad-CAM "
                                               "heatmap laid over it: red where the evidence for the verdict lies.")
     explain.add_argument("model", help="run folder or id, a .keras file, or 'imagenet'")
-    explain.add_argument("images", nargs="+", help="photo files (JPEG, PNG, GIF, BMP, WebP)")
+    add_verdict_arguments(explain)
     explain.add_argument("--out", type=Path, required=True, help="folder for the heatmap pictures (PNG)")
-    explain.add_argument("--threshold", type=float, default=0.5, help="P(hotdog) needed to say hotdog")
-    explain.add_argument("--json", action="store_true", help="one JSON object per photo")
     explain.set_defaults(handler=cmd_explain)
 
     from hotdog.export import FORMATS
