@@ -133,29 +133,28 @@ def rules_for_seed(sets: dict, backbone: str, seed: int, flip: bool) -> dict:
         cv_head, folds = cv_with_flips(fit[0], fit_flipped, fit[1], seed)
     else:
         cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], EPOCHS, 3e-3, 32, seed)
-    log_p = prior.hotdog_log_prob(fit[0], backbone)
     curve = prior.mix_curve(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
-    chosen = prior.choose_mix(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
-    refitted = refitted_mix(cv_head, log_p, fit[1])
-    mixes = {"1-SE rule (the product)": chosen, "lowest CV log loss": min(curve, key=lambda mix: mix.cv_log_loss),
+    refitted = refitted_mix(cv_head, prior.hotdog_log_prob(fit[0], backbone), fit[1])
+    mixes = {"1-SE rule (the product)": prior.one_standard_error(curve),
+             "lowest CV log loss": min(curve, key=lambda mix: mix.cv_log_loss),
              "alpha = 0.5": next(mix for mix in curve if mix.alpha == 0.5), "calibrated prior alone": curve[0]}
     result = {"alpha": {**{label: mix.alpha for label, mix in mixes.items()},
                         "scale and bias refitted on the photos": refitted[0]}}
     for name in ("test", "shift"):
         plain, flipped, labels = sets[name]
         head_logit = logits(prior.head_logits(head, np.concatenate([plain, flipped]) if flip else plain), name)
+        log_p, zero_shot = prior.hotdog_log_prob(plain, backbone), imagenet_model_logit(plain, backbone)
         prior_logit = prior.prior_logits(plain, backbone)
         result[name] = {"head alone": balanced_accuracy(labels, head_logit),
-                        "the imagenet model": balanced_accuracy(labels, imagenet_model_logit(plain, backbone))}
+                        "the imagenet model": balanced_accuracy(labels, zero_shot)}
         for label, mix in mixes.items():
             combined = mix.alpha * head_logit + (1 - mix.alpha) * prior_logit
             if label.startswith("1-SE") and mix.alpha == 0:  # the product keeps the imagenet model itself
-                combined = imagenet_model_logit(plain, backbone)
+                combined = zero_shot
             result[name][label] = balanced_accuracy(labels, combined)
         alpha, scale, bias = refitted
-        refit = scale * (alpha * head_logit + (1 - alpha) * prior.hotdog_log_prob(plain, backbone)) + bias
-        result[name]["scale and bias refitted on the photos"] = balanced_accuracy(
-            labels, imagenet_model_logit(plain, backbone) if alpha == 0 else refit)
+        refit = zero_shot if alpha == 0 else scale * (alpha * head_logit + (1 - alpha) * log_p) + bias
+        result[name]["scale and bias refitted on the photos"] = balanced_accuracy(labels, refit)
     return result
 
 
@@ -165,15 +164,14 @@ def refitted_mix(head: np.ndarray, log_p: np.ndarray, labels: np.ndarray) -> tup
     one-standard-error rule. Returns (alpha, scale, bias)."""
     from hotdog import prior
 
-    fits = []
+    curve, fits = [], {}
     for alpha in prior.ALPHAS:
         combined = alpha * head + (1 - alpha) * log_p
-        scale, bias = fit_scale_and_bias(combined, labels)
-        losses = prior.balanced_log_loss(scale * combined + bias, labels)
-        fits.append((float(alpha), scale, bias, losses.mean(), losses.std(ddof=1) / np.sqrt(len(losses))))
-    best = min(fits, key=lambda fit: fit[3])
-    alpha, scale, bias, _, _ = next(fit for fit in fits if fit[3] <= best[3] + best[4])
-    return alpha, scale, bias
+        fits[float(alpha)] = fit_scale_and_bias(combined, labels)
+        scale, bias = fits[float(alpha)]
+        curve.append(prior.Mix.scored(float(alpha), prior.balanced_log_loss(scale * combined + bias, labels), 0))
+    chosen = prior.one_standard_error(curve)
+    return (chosen.alpha, *fits[chosen.alpha])
 
 
 def hotdog_logit(logits: np.ndarray, temperature: float, classes: list[int]) -> np.ndarray:

@@ -51,6 +51,12 @@ class Mix:
     best_cv_log_loss: float
     standard_error: float
 
+    @classmethod
+    def scored(cls, alpha: float, losses: np.ndarray, folds: int) -> Mix:
+        """The mix with weight `alpha` and the per-photo cross-validated log losses it scored."""
+        return cls(alpha=alpha, folds=folds, cv_log_loss=float(losses.mean()), best_cv_log_loss=float("nan"),
+                   standard_error=float(losses.std(ddof=1) / np.sqrt(len(losses))))
+
     def to_dict(self) -> dict:
         return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
 
@@ -121,24 +127,22 @@ def mix_curve(head: np.ndarray, prior: np.ndarray, labels: np.ndarray, folds: in
     for hotdog.
     """
     labels = np.asarray(labels, dtype=np.float64)
-    curve = []
-    for alpha in ALPHAS:
-        losses = balanced_log_loss(alpha * head + (1 - alpha) * prior, labels)
-        curve.append(Mix(alpha=float(alpha), folds=folds, cv_log_loss=float(losses.mean()),
-                         best_cv_log_loss=float("nan"),
-                         standard_error=float(losses.std(ddof=1) / np.sqrt(len(losses)))))
-    return curve
+    return [Mix.scored(float(alpha), balanced_log_loss(alpha * head + (1 - alpha) * prior, labels), folds)
+            for alpha in ALPHAS]
 
 
-def choose_mix(head: np.ndarray, prior: np.ndarray, labels: np.ndarray, folds: int) -> Mix:
-    """The smallest alpha within one standard error of the best cross-validated log loss.
-
-    Its `best_cv_log_loss` and `standard_error` are those of the best alpha, the bar it was measured against.
-    """
-    curve = mix_curve(head, prior, labels, folds)
+def one_standard_error(curve: list[Mix]) -> Mix:
+    """The first mix of `curve` (the nearest ImageNet's verdict) whose cross-validated log loss is within one
+    standard error of the best one's. Its `best_cv_log_loss` and `standard_error` are those of the best mix, the bar
+    it was measured against."""
     best = min(curve, key=lambda mix: mix.cv_log_loss)
     chosen = next(mix for mix in curve if mix.cv_log_loss <= best.cv_log_loss + best.standard_error)
     return replace(chosen, best_cv_log_loss=best.cv_log_loss, standard_error=best.standard_error)
+
+
+def choose_mix(head: np.ndarray, prior: np.ndarray, labels: np.ndarray, folds: int) -> Mix:
+    """The smallest alpha within one standard error of the best cross-validated log loss."""
+    return one_standard_error(mix_curve(head, prior, labels, folds))
 
 
 def robust_model(model: keras.Model, mix: Mix, backbone: str) -> keras.Model:
