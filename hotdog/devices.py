@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -13,14 +14,19 @@ from pathlib import Path
 CPU_REPLICAS_ENV = "HOTDOG_CPU_REPLICAS"
 
 
+#: Linux reports the CPU's model and NVIDIA's driver its GPUs under /proc; other systems have no /proc.
+HAS_PROC = sys.platform.startswith("linux")
+
+
 @lru_cache(maxsize=1)
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    if HAS_PROC:
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
     return platform.processor() or platform.machine()
 
 
@@ -49,6 +55,8 @@ def driver_gpu_names() -> list[str]:
             return names
     except (OSError, subprocess.SubprocessError):
         pass
+    if not HAS_PROC:
+        return []
     return [line.split(":", 1)[1].strip() for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information"))
             for line in info.read_text(errors="replace").splitlines() if line.startswith("Model:")]
 

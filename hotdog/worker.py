@@ -119,6 +119,8 @@ def serve(runs_dir: Path, app_pid: int | None = None) -> None:
     When the library's code changes on disk the worker starts itself afresh (same pid, new imports), so a run
     never trains with yesterday's code.
     """
+    if not available():  # fork and Unix sockets: Linux only; elsewhere every run is a spawned process
+        raise SystemExit("the warm training worker runs only on Linux (and not with HOTDOG_NO_FORK=1)")
     runs_dir = Path(runs_dir).resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     app_pid = app_pid or os.getppid()
