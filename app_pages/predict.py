@@ -22,7 +22,7 @@ from hotdog.predict import Verdict
 
 CARDS_PER_ROW = 2
 VERDICT_COLOURS = {"hotdog": "#d1495b", "nohotdog": "#3d7a5a"}
-#: What the camera asks for: enough pixels for the model (224) and a sharp heatmap, quick to send from a phone.
+#: What the camera asks for: enough pixels for the models (up to 260) and a sharp heatmap, quick to send from a phone.
 CAMERA_RESOLUTION = "720p"
 DRAWINGS_NOTE = "learned from drawings, not photos"
 

@@ -1,12 +1,13 @@
 """How the robust transfer recipe was chosen: ways to combine the trained head with ImageNet's verdict, side by side.
 
-    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--flip]
+    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--epochs 10] [--views 4]
     python -m bench.robust_recipe --photos-per-class 15 --draws 5
 
 On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe for
-its 40 epochs (`hotdog.prior.out_of_fold_logits`: 5-fold cross-validation over train+validation; and one head on
-train), then each rule picks the mix from the cross-validated logits only (`hotdog.prior.mix_curve`). Every rule
-is scored on food101-hotdog test and on shift-dtu, which no rule reads:
+its epochs on `--views` random crops of each photo (`hotdog.transfer.view_features`, as the product draws them; 0
+trains on the photos as they are), cross-validated (`hotdog.prior.out_of_fold_logits`: 5 folds over
+train+validation) and one head on train; then each rule picks the mix from the cross-validated logits only
+(`hotdog.prior.mix_curve`). Every rule is scored on food101-hotdog test and on shift-dtu, which no rule reads:
 
 - head alone (alpha = 1); the `imagenet` model; ImageNet's calibrated log P(hot dog) alone (alpha = 0);
 - the one-standard-error rule (the product's `hotdog.prior.choose_mix`, the `imagenet` model when it keeps alpha = 0);
@@ -15,13 +16,16 @@ is scored on food101-hotdog test and on shift-dtu, which no rule reads:
   instead of the fixed `hotdog.prior.PRIOR_CALIBRATION` (which this script prints: the same regression on
   train+validation, ImageNet's log P(hot dog) alone).
 
+`--epochs` and `--views` change the recipe the heads train with. `cv_log_loss` is the mean cross-validated log
+loss over the seeds of the head alone, of the lowest-loss mix and of the product's mix: it reads train+validation
+only, so recipes are compared by it without looking at the scored sets.
+
 `--photos-per-class N --draws D` replaces train+validation by N photos per class drawn from the train split (draw d
 draws with seed d, as `bench.transfer_accuracy` does), which both train the head and choose the mix.
 
 Also the zero-shot rules for the `imagenet` model: "hot dog" is ImageNet's top-1 class, or P(hot dog) in a softmax
 over all 1000 classes or over ImageNet's food classes at temperatures 1, 0.5 and 0.25, above a threshold chosen on
-train+validation (the `imagenet` model is the food classes at T = 0.25). `--flip` also trains on horizontally
-flipped copies and averages both at test time.
+train+validation (the `imagenet` model is the food classes at T = 0.25).
 """
 
 from __future__ import annotations
@@ -36,13 +40,16 @@ import numpy as np
 
 from bench.common import SHARED_DATA as FOOD101
 from bench.common import SHIFT_DATA as SHIFT
+from hotdog.models import get_spec
 
-EPOCHS = 40
+#: The product's recipe, whose heads every rule mixes: epochs, learning rate, batch size, crops per photo.
+RECIPE = get_spec("transfer")
 SETS = ("train", "validation", "test", "shift")
 
 
-def features(backbone: str, flip: bool) -> dict:
-    """(features, flipped features or None, labels) of train, validation, test and shift-dtu."""
+def features(backbone: str, views: int) -> dict:
+    """(features, features of `views` random crops of each photo or None, labels) of train, validation, test and
+    shift-dtu; crops only for train and validation, which heads train on."""
     from hotdog import data, pretrained, transfer
 
     extractor = transfer.build_efficientnet_lite(pretrained.VARIANTS[backbone].image_size, False, backbone)
@@ -52,11 +59,8 @@ def features(backbone: str, flip: bool) -> dict:
     result = {}
     for name, examples in sets.items():
         photos = data.decode(examples, pretrained.VARIANTS[backbone].image_size)
-        flipped = None
-        if flip:
-            mirrored = np.ascontiguousarray(np.asarray(photos.images)[:, :, ::-1], dtype=np.float32)
-            flipped = extractor.get_layer(transfer.BACKBONE).predict(mirrored, batch_size=32, verbose=0)
-        result[name] = (transfer.backbone_features(extractor, photos), flipped, photos.labels)
+        crops = transfer.view_features(extractor, photos, views) if views and name in ("train", "validation") else None
+        result[name] = (transfer.backbone_features(extractor, photos), crops, photos.labels)
     result["train_paths"] = [str(example.path) for example in sets["train"]]
     return result
 
@@ -106,43 +110,44 @@ def balanced_accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
     return binary_metrics(labels, 1 / (1 + np.exp(-logits)))["balanced_accuracy"]
 
 
-def rules_for_seed(sets: dict, backbone: str, seed: int, flip: bool) -> dict:
-    """Balanced accuracy on test and shift-dtu of every mixing rule, for heads trained with `seed`."""
+def rules_for_seed(sets: dict, backbone: str, seed: int, epochs: int) -> dict:
+    """Balanced accuracy on test and shift-dtu of every mixing rule, for heads trained `epochs` epochs with `seed`;
+    and the cross-validated log loss of the head alone, of the best mix and of the product's."""
     import keras
 
     from hotdog import prior, transfer
     from hotdog.recipe import class_weights, compile_model
 
-    def with_flips(name: str) -> tuple[np.ndarray, np.ndarray]:
-        plain, flipped, labels = sets[name]
-        return (np.concatenate([plain, flipped]), np.concatenate([labels, labels])) if flip else (plain, labels)
+    def rows(name: str) -> tuple[np.ndarray, np.ndarray]:  # what a head trains on: each crop, or each photo
+        plain, crops, labels = sets[name]
+        if crops is None:
+            return plain, labels
+        return crops.reshape(-1, crops.shape[-1]), np.repeat(labels, crops.shape[1])
 
-    def logits(head_logits: np.ndarray, name: str) -> np.ndarray:  # flipped copies follow the plain ones
-        return (head_logits[:len(sets[name][2])] + head_logits[len(sets[name][2]):]) / 2 if flip else head_logits
-
-    train_features, train_labels = with_flips("train")
+    train_features, train_labels = rows("train")
     keras.utils.set_random_seed(seed)
     head = transfer.new_head(train_features.shape[1])
-    compile_model(head, 3e-3, steps_per_execution=64)
-    head.fit(transfer.feature_dataset(train_features, train_labels, 32, True, seed), epochs=EPOCHS,
-             class_weight=class_weights(train_labels), verbose=0)
+    compile_model(head, RECIPE.learning_rate, steps_per_execution=64)
+    head.fit(transfer.feature_dataset(train_features, train_labels, RECIPE.batch_size, True, seed),
+             epochs=epochs, class_weight=class_weights(train_labels), verbose=0)
 
     fit = [np.concatenate([sets[name][i] for name in ("train", "validation")]) for i in (0, 2)]
-    if flip:  # folds keep a photo and its mirror image together
-        fit_flipped = np.concatenate([sets[name][1] for name in ("train", "validation")])
-        cv_head, folds = cv_with_flips(fit[0], fit_flipped, fit[1], seed)
-    else:
-        cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], EPOCHS, 3e-3, 32, seed)
+    crops = None if sets["train"][1] is None else np.concatenate([sets[name][1] for name in ("train", "validation")])
+    cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], epochs, RECIPE.learning_rate, RECIPE.batch_size,
+                                              seed, crops)
     curve = prior.mix_curve(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
     refitted = refitted_mix(cv_head, prior.hotdog_log_prob(fit[0], backbone), fit[1])
     mixes = {"1-SE rule (the product)": prior.one_standard_error(curve),
              "lowest CV log loss": min(curve, key=lambda mix: mix.cv_log_loss),
              "alpha = 0.5": next(mix for mix in curve if mix.alpha == 0.5), "calibrated prior alone": curve[0]}
-    result = {"alpha": {**{label: mix.alpha for label, mix in mixes.items()},
+    result = {"cv_log_loss": {"head alone": curve[-1].cv_log_loss,
+                              "lowest CV log loss": mixes["lowest CV log loss"].cv_log_loss,
+                              "1-SE rule (the product)": mixes["1-SE rule (the product)"].cv_log_loss},
+              "alpha": {**{label: mix.alpha for label, mix in mixes.items()},
                         "scale and bias refitted on the photos": refitted[0]}}
     for name in ("test", "shift"):
-        plain, flipped, labels = sets[name]
-        head_logit = logits(prior.head_logits(head, np.concatenate([plain, flipped]) if flip else plain), name)
+        plain, _, labels = sets[name]
+        head_logit = prior.head_logits(head, plain)
         log_p, zero_shot = prior.hotdog_log_prob(plain, backbone), imagenet_model_logit(plain, backbone)
         prior_logit = prior.prior_logits(plain, backbone)
         result[name] = {"head alone": balanced_accuracy(labels, head_logit),
@@ -235,51 +240,36 @@ def fit_scale_and_bias(logits: np.ndarray, labels: np.ndarray, iterations: int =
 
 
 
-def cv_with_flips(plain: np.ndarray, flipped: np.ndarray, labels: np.ndarray, seed: int):
-    """Out-of-fold logits of heads trained on photos and their mirror images, averaged over both at test time."""
-    import keras
-
-    from hotdog import prior, transfer
-    from hotdog.recipe import class_weights, compile_model
-
-    folds = prior.stratified_folds(labels, seed)
-    logits = np.zeros(len(labels))
-    for held in folds:
-        kept = np.setdiff1d(np.arange(len(labels)), held)
-        keras.utils.set_random_seed(seed)
-        head = transfer.new_head(plain.shape[1])
-        compile_model(head, 3e-3, steps_per_execution=64)
-        inputs, targets = np.concatenate([plain[kept], flipped[kept]]), np.concatenate([labels[kept]] * 2)
-        head.fit(transfer.feature_dataset(inputs, targets, 32, True, seed), epochs=EPOCHS,
-                 class_weight=class_weights(targets), verbose=0)
-        logits[held] = (prior.head_logits(head, plain[held]) + prior.head_logits(head, flipped[held])) / 2
-    return logits, len(folds)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="lite0", choices=["lite0", "lite1", "lite2"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--flip", action="store_true", help="train on mirror images too, average both at test")
+    parser.add_argument("--epochs", type=int, default=RECIPE.epochs,
+                        help=f"epochs each head trains (default {RECIPE.epochs}, the product's)")
+    parser.add_argument("--views", type=int, default=RECIPE.views,
+                        help=f"random crops per photo the heads train on; 0: the photos as they are "
+                             f"(default {RECIPE.views}, the product's)")
     parser.add_argument("--photos-per-class", type=int, help="heads and mixes from this many photos per class")
     parser.add_argument("--draws", type=int, default=5, help="with --photos-per-class: how many draws")
     args = parser.parse_args()
     if not (FOOD101 / "test").is_dir() or not SHIFT.is_dir():
         raise SystemExit(f"the real photos are not at {FOOD101} and {SHIFT}; this benchmark needs them")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sets = features(args.backbone, args.flip)
+    sets = features(args.backbone, args.views)
     if args.photos_per_class:  # draw d: photos drawn with seed d, heads trained with seed d
-        runs = [rules_for_seed(drawn(sets, args.photos_per_class, draw), args.backbone, draw, args.flip)
+        runs = [rules_for_seed(drawn(sets, args.photos_per_class, draw), args.backbone, draw, args.epochs)
                 for draw in range(args.draws)]
     else:
-        runs = [rules_for_seed(sets, args.backbone, seed, args.flip) for seed in args.seeds]
+        runs = [rules_for_seed(sets, args.backbone, seed, args.epochs) for seed in args.seeds]
     summary = {}
     for name in ("test", "shift"):
         summary[name] = {rule: f"{statistics.mean(r[name][rule] for r in runs):.3f} "
                                f"(sd {statistics.pstdev(r[name][rule] for r in runs):.3f}, "
                                f"lowest {min(r[name][rule] for r in runs):.3f})" for rule in runs[0][name]}
     summary["alpha"] = {rule: [r["alpha"][rule] for r in runs] for rule in runs[0]["alpha"]}
-    print(json.dumps({"backbone": args.backbone, "flip": args.flip, "seeds": args.seeds,
+    summary["cv_log_loss"] = {rule: round(statistics.mean(r["cv_log_loss"][rule] for r in runs), 4)
+                              for rule in runs[0]["cv_log_loss"]}
+    print(json.dumps({"backbone": args.backbone, "views": args.views, "epochs": args.epochs, "seeds": args.seeds,
                       "photos_per_class": args.photos_per_class, "draws": args.draws if args.photos_per_class else 0,
                       "prior_calibration": [round(value, 4) for value in prior_calibration(sets, args.backbone)],
                       "zero_shot": zero_shot_rules(sets, args.backbone), "mix_rules": summary}, indent=2))
@@ -291,10 +281,9 @@ def drawn(sets: dict, per_class: int, draw: int) -> dict:
     chosen = {str(photo) for label in ("hotdog", "nohotdog")
               for photo in random.Random(draw).sample(sorted((FOOD101 / "train" / label).iterdir()), per_class)}
     keep = np.array([i for i, path in enumerate(sets["train_paths"]) if path in chosen])
-    plain, flipped, labels = sets["train"]
-    empty = plain[:0]
-    return {**sets, "train": (plain[keep], None if flipped is None else flipped[keep], labels[keep]),
-            "validation": (empty, None if flipped is None else empty, labels[:0])}
+    plain, crops, labels = sets["train"]
+    return {**sets, "train": (plain[keep], None if crops is None else crops[keep], labels[keep]),
+            "validation": (plain[:0], None if crops is None else crops[:0], labels[:0])}
 
 
 if __name__ == "__main__":

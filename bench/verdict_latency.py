@@ -1,11 +1,11 @@
 """Verdict latency: one uploaded photo through `Classifier.predict` (decode, resize, model), warm,
 against calling Keras' `model.predict` per photo; and photos/s for a batch of 64 uploads.
 
-    python -m bench.verdict_latency [--repeats 50] [--models seed imagenet transfer transfer-lite2]
+    python -m bench.verdict_latency [--repeats 50] [--models seed imagenet transfer transfer-lite0]
 
 `seed` is the blog post's network (untrained weights: latency does not depend on them), saved and loaded back
 as a .keras file like a run's model; `imagenet` is the pretrained EfficientNet-Lite0 zero-shot model; `transfer`
-and `transfer-lite2` are the robust transfer models as a run saves them (an untrained head combined with
+and `transfer-lite0` are the robust transfer models as a run saves them (an untrained head combined with
 ImageNet's verdict, `hotdog.prior.robust_model`). The photos are the shared test photos, read as bytes, as an
 upload arrives.
 """
@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench.common import report, shared_data_or_exit  # noqa: E402
 
-TARGET_MS = {"seed": 10, "imagenet": 50, "transfer": 120, "transfer-lite2": 120}
+TARGET_MS = {"seed": 10, "imagenet": 50, "transfer": 120, "transfer-lite0": 120}
 
 
 def load_classifier(name: str, folder: Path):

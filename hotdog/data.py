@@ -322,7 +322,7 @@ def decode(examples: list[Example], size: int, progress: Callable[[int, int], No
     run on the same data starts at once, and a dataset bigger than memory is paged from disk.
     """
     paths = [example.path for example in examples]
-    key = f"{content_fingerprint(paths)[:24]}-{size}"
+    key = f"{content_fingerprint(paths)[:24]}-{size}-{images.FRAMING}"
     folder = cache_dir() / "decoded"
     images_file, meta_file = folder / f"{key}.npy", folder / f"{key}.json"
     if cache.verified(images_file) and cache.verified(meta_file):

@@ -27,7 +27,7 @@ import tensorflow as tf
 from keras import ops
 from PIL import Image
 
-from hotdog.images import ImageSource
+from hotdog.images import ImageSource, centre_box
 from hotdog.predict import Classifier, Verdict
 
 #: Opacity of the hottest spot of the overlay; cold regions stay fully visible.
@@ -245,10 +245,12 @@ _HEAT_TABLES = [_lookup(np.interp(_LEVELS, np.linspace(0.0, 1.0, len(HEAT_COLOUR
 
 
 def overlay(photo: Image.Image, heat: np.ndarray, opacity: float = OVERLAY_OPACITY) -> Image.Image:
-    """The photo with its heatmap laid over it, stretched to the photo's own shape (the model saw it squeezed to a
-    square the same way); the hotter a spot, the more colour covers it. Pillow does the pixel work."""
+    """The photo with its heatmap laid over the part of it the model saw (`hotdog.images.centre_box`); the hotter a
+    spot, the more colour covers it. Pillow does the pixel work."""
     photo = photo.convert("RGB")
-    levels = Image.fromarray(np.round(np.clip(np.nan_to_num(heat), 0.0, 1.0) * 255).astype(np.uint8), "L")
-    levels = levels.resize(photo.size, Image.Resampling.BICUBIC)
+    left, top, right, bottom = (round(edge) for edge in centre_box(*photo.size))
+    heat_levels = Image.fromarray(np.round(np.clip(np.nan_to_num(heat), 0.0, 1.0) * 255).astype(np.uint8), "L")
+    levels = Image.new("L", photo.size, 0)
+    levels.paste(heat_levels.resize((right - left, bottom - top), Image.Resampling.BICUBIC), (left, top))
     colours = Image.merge("RGB", [levels.point(table) for table in _HEAT_TABLES])
     return Image.composite(colours, photo, levels.point(_lookup(opacity * 255 * np.sqrt(_LEVELS))))

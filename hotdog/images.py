@@ -1,12 +1,13 @@
 """Turn any photo a user might hand us into a clean RGB image, or a one-line reason why not.
 
-Training, prediction and the data check all read photos through `load_rgb`, and all resize through
+Training, prediction and the data check all read photos through `load_rgb`, and all frame and resize through
 `to_array`, so a model is always fed exactly the way it was trained.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import stat
@@ -35,6 +36,11 @@ PROBE_SIZE = 64
 #: Like Pillow's `resize(reducing_gap=...)`: a photo is first shrunk by whole factors to at least this many times
 #: the size it is finally resized to.
 REDUCING_GAP = 3.0
+#: A model sees the centre of a photo, undistorted: the largest centred square shrunk to this share of its side, the
+#: framing ImageNet classifiers are evaluated with.
+CENTRE_FRACTION = 0.875
+#: Names the framing in cache keys, so arrays and features cached under another framing are never reused.
+FRAMING = f"centre-{CENTRE_FRACTION}"
 
 ImageSource = Union[str, Path, bytes, bytearray, Image.Image]
 
@@ -177,16 +183,24 @@ def _band_to_rgb(image: Image.Image, top: int) -> Image.Image:
     return image.convert("RGB")
 
 
+def centre_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) of the part of a width x height photo a model sees (`CENTRE_FRACTION`)."""
+    side = min(width, height) * CENTRE_FRACTION
+    left, top = (width - side) / 2, (height - side) / 2
+    return left, top, left + side, top + side
+
+
 def to_array(image: Image.Image, size: int) -> np.ndarray:
-    """Resize to size x size (bilinear, as Keras does) and return uint8 HxWx3; the one resize used everywhere."""
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    """The centre of the photo (`centre_box`) resized to size x size (bilinear, as Keras does), as uint8 HxWx3: the
+    one framing and resize used everywhere."""
+    image = image.resize((size, size), Image.Resampling.BILINEAR, box=centre_box(*image.size),
+                         reducing_gap=REDUCING_GAP)
     return np.asarray(image, dtype=np.uint8)
 
 
 def load_array(source: ImageSource, size: int) -> np.ndarray:
-    """Decode and resize in one go: what the input pipeline and the Classifier both call."""
-    return to_array(load_rgb(source, draft_size=size), size)
+    """Decode, frame and resize in one go: what the input pipeline and the Classifier both call."""
+    return to_array(load_rgb(source, draft_size=math.ceil(size / CENTRE_FRACTION)), size)
 
 
 def describe(source: ImageSource) -> str:

@@ -37,7 +37,7 @@ ROBUST_HEAD, HEAD_LOGIT, IMAGENET, HOTDOG_LOG_P = "robust_head", "head_logit", "
 MIX = "p_hotdog"
 #: Per backbone, (scale, bias) such that scale * log P_ImageNet(hot dog) + bias is a calibrated logit: a
 #: class-balanced logistic regression on food101-hotdog train+validation (`python -m bench.robust_recipe` prints it).
-PRIOR_CALIBRATION = {"lite0": (0.9203, 2.0117), "lite2": (1.1430, 2.4856)}
+PRIOR_CALIBRATION = {"lite0": (1.0165, 2.0890), "lite2": (1.0853, 2.2926)}
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,23 @@ def head_logits(head: keras.Model, features: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, epochs: int, learning_rate: float,
-                       batch_size: int, seed: int = 0) -> tuple[np.ndarray, int]:
-    """Each photo's head logit from a head trained, with the run's recipe, on the other folds; and the folds."""
+                       batch_size: int, seed: int = 0, views: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Each photo's head logit from a head trained, with the run's recipe, on the other folds; and the folds.
+
+    The heads train on `views` (photos x crops x features, `transfer.view_features`) when given, else on the photos'
+    own `features`; a held-out photo is always scored on its own features, as the saved model sees it.
+    """
     folds = stratified_folds(labels, seed)
+    train_on = features[:, None] if views is None else views
     logits = np.zeros(len(labels))
     for held in folds:
         kept = np.setdiff1d(np.arange(len(labels)), held)
+        rows, row_labels = train_on[kept].reshape(-1, features.shape[1]), np.repeat(labels[kept], train_on.shape[1])
         keras.utils.set_random_seed(seed)
         head = transfer.new_head(features.shape[1])
         compile_model(head, learning_rate, steps_per_execution=64)  # no charts to feed: fewer calls, same training
-        head.fit(transfer.feature_dataset(features[kept], labels[kept], batch_size, True, seed), epochs=epochs,
-                 class_weight=class_weights(labels[kept]), verbose=0)
+        head.fit(transfer.feature_dataset(rows, row_labels, batch_size, True, seed), epochs=epochs,
+                 class_weight=class_weights(row_labels), verbose=0)
         logits[held] = head_logits(head, features[held])
     return logits, len(folds)
 
@@ -194,12 +200,15 @@ def is_combined(model: keras.Model) -> bool:
 
 
 def combine(model: keras.Model, photos: list, backbone: str, epochs: int, learning_rate: float, batch_size: int,
-            seed: int = 0) -> tuple[keras.Model, Mix]:
-    """The model to save and its mix, for a trained transfer `model` and its train and validation photos (Decoded):
-    the robust model, or the `imagenet` zero-shot model when the mix keeps nothing of the head (alpha = 0)."""
+            seed: int = 0, views: int = 0) -> tuple[keras.Model, Mix]:
+    """The model to save and its mix, for a trained transfer `model` and its train and validation photos (Decoded),
+    its head trained on `views` random crops of each photo (0: the photos themselves): the robust model, or the
+    `imagenet` zero-shot model when the mix keeps nothing of the head (alpha = 0)."""
     features = np.concatenate([transfer.backbone_features(model, decoded, batch_size) for decoded in photos])
+    crops = np.concatenate([transfer.view_features(model, decoded, views, batch_size=batch_size)
+                            for decoded in photos]) if views else None
     labels = np.concatenate([decoded.labels for decoded in photos])
-    head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed)
+    head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed, crops)
     mix = choose_mix(head, prior_logits(features, backbone), labels, folds)
     if mix.alpha == 0:
         return pretrained.build_imagenet_hotdog_model(model.input_shape[1]), mix  # at the run's image size

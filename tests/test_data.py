@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +157,19 @@ def test_a_labelled_folder_is_a_plain_class_folder_or_a_split(tmp_path, positive
         data.load_labelled(carved)
     with pytest.raises(data.DataError, match="without splits"):
         data.load_labelled(plain, "train")
+
+
+@pytest.mark.parametrize("width, height", [(400, 300), (300, 400), (256, 256)])
+def test_every_model_sees_the_centre_of_a_photo_and_nothing_of_its_edges(tmp_path: Path, width: int, height: int):
+    """Blue inside `centre_box`, red around it: the array a model is fed is blue only, from a file as from memory."""
+    left, top, right, bottom = images.centre_box(width, height)
+    assert right - left == bottom - top == pytest.approx(min(width, height) * images.CENTRE_FRACTION)
+    assert (left + right) / 2 == width / 2 and (top + bottom) / 2 == height / 2
+    pixels = np.zeros((height, width, 3), np.uint8)
+    pixels[..., 0] = 255
+    pixels[math.ceil(top) + 1:math.floor(bottom) - 1, math.ceil(left) + 1:math.floor(right) - 1] = (0, 0, 255)
+    photo = Image.fromarray(pixels)
+    photo.save(tmp_path / "framed.png")
+    for array in (images.to_array(photo, 64), images.load_array(tmp_path / "framed.png", 64)):
+        assert array.shape == (64, 64, 3)
+        assert array[2:-2, 2:-2, 0].max() == 0 and array[2:-2, 2:-2, 2].min() == 255, "an edge of the photo is seen"

@@ -16,11 +16,11 @@ from hotdog.predict import Classifier
 
 
 def half_photo(index: int, hotdog_left: bool) -> Image.Image:
-    """A demo-data hot dog in one half of a wide photo; the other half is bare table of the same colour."""
+    """A demo-data hot dog in one half of a square photo; the rest is bare table of the same colour."""
     food = demo_data.draw_example("hotdog", 1, "test", index)
     table = tuple(int(value) for value in np.asarray(food)[:8, :8].reshape(-1, 3).mean(0))
-    photo = Image.new("RGB", (2 * food.width, food.height), table)
-    photo.paste(food, (0 if hotdog_left else food.width, 0))
+    photo = Image.new("RGB", (2 * food.width, 2 * food.width), table)
+    photo.paste(food, (0 if hotdog_left else food.width, (2 * food.width - food.height) // 2))
     return photo
 
 
@@ -61,7 +61,7 @@ def saved(model, folder: Path, name: str) -> Path:
 @pytest.fixture(scope="module")
 def every_kind(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """One saved model of each kind, loaded back the way the app loads them: seed trained on the demo data, cnn and
-    transfer (EfficientNet-Lite0 backbone nested in the model) as built, and the zero-shot ImageNet model."""
+    transfer (EfficientNet-Lite2 backbone nested in the model) as built, and the zero-shot ImageNet model."""
     folder = tmp_path_factory.mktemp("kinds")
     return {"seed": str(trained_run), "cnn": str(saved(build_model("cnn", image_size=64), folder, "cnn")),
             "transfer": str(saved(build_model("transfer", image_size=96), folder, "transfer")),
@@ -113,12 +113,18 @@ def test_a_sure_zero_shot_verdict_still_has_a_heatmap(tmp_path: Path):
 def test_overlay_colours_the_hot_spot_and_keeps_the_photo_shape():
     photo = Image.new("RGB", (300, 200), (128, 128, 128))
     heat = np.zeros((7, 7), np.float32)
-    heat[1, 1] = 1.0  # hot near the top left corner
+    heat[1, 1] = 1.0  # hot near the top left corner of what the model saw: the centre 175 x 175 of the photo
     blended = np.asarray(explain.overlay(photo, heat), np.int32)
     assert blended.shape == (200, 300, 3)
-    hot, cold = blended[int(1.5 / 7 * 200), int(1.5 / 7 * 300)], blended[-1, -1]
+    left, top, right, bottom = images.centre_box(300, 200)
+    assert (left, top, right, bottom) == (62.5, 12.5, 237.5, 187.5)
+    hot = blended[round(top + 1.5 / 7 * (bottom - top)), round(left + 1.5 / 7 * (right - left))]
+    cold = blended[-1, -1]
     assert np.abs(hot - 128).sum() > 60, "the hot spot is not coloured"
     assert np.abs(cold - 128).sum() <= 3, "a cold spot is covered"
+    everywhere = np.asarray(explain.overlay(photo, np.ones((7, 7), np.float32)), np.int32)
+    assert np.abs(everywhere[100, 150] - 128).sum() > 60
+    assert np.abs(everywhere[100, 20] - 128).sum() <= 3, "heat drawn outside the part of the photo the model saw"
 
 
 @pytest.mark.slow

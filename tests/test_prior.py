@@ -25,17 +25,18 @@ def _photos(count: int, size: int = SIZE) -> np.ndarray:
 @pytest.mark.slow
 def test_robust_model_is_the_documented_formula_and_reloads_with_the_same_verdicts(tmp_path: Path):
     model = models.build_model("transfer", image_size=SIZE)
+    backbone = models.get_spec("transfer").imagenet_prior
     head = model.get_layer(transfer.HEAD).get_layer(transfer.HEAD_OUTPUT)
     rng = np.random.default_rng(0)
     head.set_weights([rng.normal(0, 0.05, (pretrained.FEATURES, 1)).astype("float32"), np.array([0.3], "float32")])
     mix = prior.Mix(alpha=0.4, folds=5, cv_log_loss=0.2, best_cv_log_loss=0.19, standard_error=0.02)
-    robust = prior.robust_model(model, mix, "lite0")
+    robust = prior.robust_model(model, mix, backbone)
     photos = _photos(6)
 
     features = model.get_layer(transfer.BACKBONE).predict(photos, verbose=0)
     head_logit = prior.head_logits(model.get_layer(transfer.HEAD), features)
-    scale, bias = prior.PRIOR_CALIBRATION["lite0"]
-    expected = 1 / (1 + np.exp(-(0.4 * head_logit + 0.6 * (scale * prior.hotdog_log_prob(features, "lite0") + bias))))
+    scale, bias = prior.PRIOR_CALIBRATION[backbone]
+    expected = 1 / (1 + np.exp(-(0.4 * head_logit + 0.6 * (scale * prior.hotdog_log_prob(features, backbone) + bias))))
     scores = robust.predict(photos, verbose=0)[:, 0]
     np.testing.assert_allclose(scores, expected, atol=1e-4)
 
@@ -68,6 +69,19 @@ def test_with_few_photos_the_mix_stays_nearer_the_prior():
                                 folds=5).alpha
 
     assert np.mean([alpha(12) for _ in range(20)]) < np.mean([alpha(400) for _ in range(20)])
+
+
+def test_heads_train_on_the_crops_of_kept_photos_and_score_held_out_photos_as_they_are():
+    """Crops carry the signal, the photos' own features only noise: out-of-fold logits then say nothing; the other
+    way round they separate the classes. Each held-out photo is scored on its own features, never its crops."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([1.0, 0.0], 20)
+    signal = np.where(labels > 0, 1.0, -1.0)[:, None, None] * np.ones((40, 3, 8))
+    crops, noise = signal + rng.normal(0, 0.3, (40, 3, 8)), rng.normal(0, 1.0, (40, 8))
+    logits, folds = prior.out_of_fold_logits(noise, labels, 20, 3e-2, 16, views=crops)
+    assert folds == 5 and abs(np.corrcoef(logits, labels)[0, 1]) < 0.5
+    logits, _ = prior.out_of_fold_logits(crops.mean(1), labels, 20, 3e-2, 16, views=crops)
+    assert np.all((logits > 0) == (labels > 0))
 
 
 def test_folds_are_stratified_and_refuse_a_class_of_one():
