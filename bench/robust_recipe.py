@@ -1,31 +1,32 @@
 """How the robust transfer recipe was chosen: ways to combine the trained head with ImageNet's verdict, side by side.
 
-    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--epochs 10] [--views 4]
+    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--epochs 40]
     python -m bench.robust_recipe --photos-per-class 15 --draws 5
 
-On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe for
-its epochs on `--views` random crops of each photo (`hotdog.transfer.view_features`, as the product draws them; 0
-trains on the photos as they are), cross-validated (`hotdog.prior.out_of_fold_logits`: 5 folds over
-train+validation) and one head on train; then each rule picks the mix from the cross-validated logits only
-(`hotdog.prior.mix_curve`). Every rule is scored on food101-hotdog test and on shift-dtu, which no rule reads:
+On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe
+(`hotdog.prior.out_of_fold_logits`: 5-fold cross-validation over train+validation; and one head on train), then
+each rule picks the mix from the cross-validated logits only (`hotdog.prior.mix_curve`). Every rule is scored on food101-hotdog test and on shift-dtu, which no rule reads:
 
-- head alone (alpha = 1); the `imagenet` model; ImageNet's calibrated log P(hot dog) alone (alpha = 0);
-- the one-standard-error rule (the product's `hotdog.prior.choose_mix`, the `imagenet` model when it keeps alpha = 0);
+- head alone (alpha = 1); ImageNet's calibrated log P(hot dog) alone (alpha = 0: the `imagenet` model's rule, on
+  this backbone's features);
+- the one-standard-error rule (the product's `hotdog.prior.choose_mix`; where it keeps alpha = 0 the product saves
+  the `imagenet` model, on Lite0, and this script scores the prior alone on its own backbone);
 - the lowest cross-validated log loss; alpha = 0.5 (WiSE-FT's default);
 - the one-standard-error rule with the prior's scale and bias refitted on the class's own photos for each alpha,
   instead of the fixed `hotdog.prior.PRIOR_CALIBRATION` (which this script prints: the same regression on
   train+validation, ImageNet's log P(hot dog) alone).
 
-`--epochs` and `--views` change the recipe the heads train with. `cv_log_loss` is the mean cross-validated log
-loss over the seeds of the head alone, of the lowest-loss mix and of the product's mix: it reads train+validation
-only, so recipes are compared by it without looking at the scored sets.
+`--epochs` changes how long the heads train. `cv_log_loss` is the mean cross-validated log loss over the seeds of
+the head alone, of the lowest-loss mix and of the product's mix: it reads train+validation only, so recipes are
+compared by it without looking at the scored sets.
 
 `--photos-per-class N --draws D` replaces train+validation by N photos per class drawn from the train split (draw d
 draws with seed d, as `bench.transfer_accuracy` does), which both train the head and choose the mix.
 
 Also the zero-shot rules for the `imagenet` model: "hot dog" is ImageNet's top-1 class, or P(hot dog) in a softmax
-over all 1000 classes or over ImageNet's food classes at temperatures 1, 0.5 and 0.25, above a threshold chosen on
-train+validation (the `imagenet` model is the food classes at T = 0.25).
+over all 1000 classes or over ImageNet's food classes at temperatures 1, 0.5 and 0.25, above the threshold with the
+best balanced accuracy on train+validation; and the `imagenet` model's own rule, log P(hot dog) over all 1000
+classes with the calibration above (its threshold is the calibrated 0.5).
 """
 
 from __future__ import annotations
@@ -42,14 +43,16 @@ from bench.common import SHARED_DATA as FOOD101
 from bench.common import SHIFT_DATA as SHIFT
 from hotdog.models import get_spec
 
-#: The product's recipe, whose heads every rule mixes: epochs, learning rate, batch size, crops per photo.
+#: ImageNet's block of food and dish classes (plate, guacamole ... pizza, burrito ... eggnog), for the zero-shot rules
+#: that ask "which of these foods is it?".
+FOOD_CLASSES = range(923, 970)
+#: The product's recipe, whose heads every rule mixes: epochs, learning rate, batch size.
 RECIPE = get_spec("transfer")
 SETS = ("train", "validation", "test", "shift")
 
 
-def features(backbone: str, views: int) -> dict:
-    """(features, features of `views` random crops of each photo or None, labels) of train, validation, test and
-    shift-dtu; crops only for train and validation, which heads train on."""
+def features(backbone: str) -> dict:
+    """(features, labels) of train, validation, test and shift-dtu."""
     from hotdog import data, pretrained, transfer
 
     extractor = transfer.build_efficientnet_lite(pretrained.VARIANTS[backbone].image_size, False, backbone)
@@ -59,8 +62,7 @@ def features(backbone: str, views: int) -> dict:
     result = {}
     for name, examples in sets.items():
         photos = data.decode(examples, pretrained.VARIANTS[backbone].image_size)
-        crops = transfer.view_features(extractor, photos, views) if views and name in ("train", "validation") else None
-        result[name] = (transfer.backbone_features(extractor, photos), crops, photos.labels)
+        result[name] = (transfer.backbone_features(extractor, photos), photos.labels)
     result["train_paths"] = [str(example.path) for example in sets["train"]]
     return result
 
@@ -68,10 +70,10 @@ def features(backbone: str, views: int) -> dict:
 def zero_shot_rules(sets: dict, backbone: str) -> dict:
     """Balanced accuracy of each zero-shot rule on train+validation (where its threshold is chosen), test and
     shift-dtu."""
-    from hotdog import pretrained
+    from hotdog import pretrained, prior
 
     kernel, bias = pretrained.imagenet_classifier_weights(backbone)
-    foods, everything = list(pretrained.FOOD_CLASSES), list(range(kernel.shape[1]))
+    foods, everything = list(FOOD_CLASSES), list(range(kernel.shape[1]))
 
     def top1(logits: np.ndarray) -> np.ndarray:
         return np.where(logits.argmax(1) == pretrained.HOTDOG_CLASS, 1.0, -1.0)
@@ -82,8 +84,9 @@ def zero_shot_rules(sets: dict, backbone: str) -> dict:
     for temperature in (1.0, 0.5, 0.25):
         rules[f"food classes, T={temperature}"] = lambda x, t=temperature: hotdog_logit(x, t, foods)
     logits = {name: sets[name][0] @ kernel + bias for name in SETS}
+    calibrated = {name: prior.prior_logits(sets[name][0], backbone) for name in SETS}
     logits["train+validation"] = np.concatenate([logits["train"], logits["validation"]])
-    labels = {name: sets[name][2] for name in SETS}
+    labels = {name: sets[name][1] for name in SETS}
     labels["train+validation"] = np.concatenate([labels["train"], labels["validation"]])
     result = {}
     for rule, score in rules.items():
@@ -92,6 +95,10 @@ def zero_shot_rules(sets: dict, backbone: str) -> dict:
         result[rule] = {"P threshold": round(float(1 / (1 + np.exp(-threshold))), 3)}
         result[rule].update({name: round(balanced_accuracy(labels[name], score(logits[name]) - threshold), 3)
                              for name in ("train+validation", "test", "shift")})
+    calibrated["train+validation"] = np.concatenate([calibrated["train"], calibrated["validation"]])
+    result["all 1000 classes, calibrated (the imagenet model's rule)"] = {
+        "P threshold": "calibrated", **{name: round(balanced_accuracy(labels[name], calibrated[name]), 3)
+                                        for name in ("train+validation", "test", "shift")}}
     return result
 
 
@@ -118,23 +125,15 @@ def rules_for_seed(sets: dict, backbone: str, seed: int, epochs: int) -> dict:
     from hotdog import prior, transfer
     from hotdog.recipe import class_weights, compile_model
 
-    def rows(name: str) -> tuple[np.ndarray, np.ndarray]:  # what a head trains on: each crop, or each photo
-        plain, crops, labels = sets[name]
-        if crops is None:
-            return plain, labels
-        return crops.reshape(-1, crops.shape[-1]), np.repeat(labels, crops.shape[1])
-
-    train_features, train_labels = rows("train")
+    train_features, train_labels = sets["train"]
     keras.utils.set_random_seed(seed)
     head = transfer.new_head(train_features.shape[1])
     compile_model(head, RECIPE.learning_rate, steps_per_execution=64)
     head.fit(transfer.feature_dataset(train_features, train_labels, RECIPE.batch_size, True, seed),
              epochs=epochs, class_weight=class_weights(train_labels), verbose=0)
 
-    fit = [np.concatenate([sets[name][i] for name in ("train", "validation")]) for i in (0, 2)]
-    crops = None if sets["train"][1] is None else np.concatenate([sets[name][1] for name in ("train", "validation")])
-    cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], epochs, RECIPE.learning_rate, RECIPE.batch_size,
-                                              seed, crops)
+    fit = [np.concatenate([sets[name][i] for name in ("train", "validation")]) for i in (0, 1)]
+    cv_head, folds = prior.out_of_fold_logits(fit[0], fit[1], epochs, RECIPE.learning_rate, RECIPE.batch_size, seed)
     curve = prior.mix_curve(cv_head, prior.prior_logits(fit[0], backbone), fit[1], folds)
     refitted = refitted_mix(cv_head, prior.hotdog_log_prob(fit[0], backbone), fit[1])
     mixes = {"1-SE rule (the product)": prior.one_standard_error(curve),
@@ -146,19 +145,14 @@ def rules_for_seed(sets: dict, backbone: str, seed: int, epochs: int) -> dict:
               "alpha": {**{label: mix.alpha for label, mix in mixes.items()},
                         "scale and bias refitted on the photos": refitted[0]}}
     for name in ("test", "shift"):
-        plain, _, labels = sets[name]
+        plain, labels = sets[name]
         head_logit = prior.head_logits(head, plain)
-        log_p, zero_shot = prior.hotdog_log_prob(plain, backbone), imagenet_model_logit(plain, backbone)
-        prior_logit = prior.prior_logits(plain, backbone)
-        result[name] = {"head alone": balanced_accuracy(labels, head_logit),
-                        "the imagenet model": balanced_accuracy(labels, zero_shot)}
+        log_p, prior_logit = prior.hotdog_log_prob(plain, backbone), prior.prior_logits(plain, backbone)
+        result[name] = {"head alone": balanced_accuracy(labels, head_logit)}
         for label, mix in mixes.items():
-            combined = mix.alpha * head_logit + (1 - mix.alpha) * prior_logit
-            if label.startswith("1-SE") and mix.alpha == 0:  # the product keeps the imagenet model itself
-                combined = zero_shot
-            result[name][label] = balanced_accuracy(labels, combined)
+            result[name][label] = balanced_accuracy(labels, mix.alpha * head_logit + (1 - mix.alpha) * prior_logit)
         alpha, scale, bias = refitted
-        refit = zero_shot if alpha == 0 else scale * (alpha * head_logit + (1 - alpha) * log_p) + bias
+        refit = prior_logit if alpha == 0 else scale * (alpha * head_logit + (1 - alpha) * log_p) + bias
         result[name]["scale and bias refitted on the photos"] = balanced_accuracy(labels, refit)
     return result
 
@@ -189,22 +183,12 @@ def hotdog_logit(logits: np.ndarray, temperature: float, classes: list[int]) -> 
     return scaled[:, classes.index(pretrained.HOTDOG_CLASS)] - (top[:, 0] + np.log(np.exp(others - top).sum(1)))
 
 
-def imagenet_model_logit(features: np.ndarray, backbone: str) -> np.ndarray:
-    """The `imagenet` model's logit: P(hot dog) among the food classes at its temperature, less its threshold."""
-    from hotdog import pretrained
-
-    kernel, bias = pretrained.imagenet_classifier_weights(backbone)
-    threshold = np.log(pretrained.ZERO_SHOT_THRESHOLD / (1 - pretrained.ZERO_SHOT_THRESHOLD))
-    return hotdog_logit(features @ kernel + bias, pretrained.ZERO_SHOT_TEMPERATURE,
-                        list(pretrained.FOOD_CLASSES)) - threshold
-
-
 def prior_calibration(sets: dict, backbone: str) -> tuple[float, float]:
     """`hotdog.prior.PRIOR_CALIBRATION` for `backbone`: scale and bias of log P(hot dog) on train+validation."""
     from hotdog import prior
 
     features = np.concatenate([sets["train"][0], sets["validation"][0]])
-    labels = np.concatenate([sets["train"][2], sets["validation"][2]])
+    labels = np.concatenate([sets["train"][1], sets["validation"][1]])
     return fit_scale_and_bias(prior.hotdog_log_prob(features, backbone), labels)
 
 
@@ -246,16 +230,13 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=RECIPE.epochs,
                         help=f"epochs each head trains (default {RECIPE.epochs}, the product's)")
-    parser.add_argument("--views", type=int, default=RECIPE.views,
-                        help=f"random crops per photo the heads train on; 0: the photos as they are "
-                             f"(default {RECIPE.views}, the product's)")
     parser.add_argument("--photos-per-class", type=int, help="heads and mixes from this many photos per class")
     parser.add_argument("--draws", type=int, default=5, help="with --photos-per-class: how many draws")
     args = parser.parse_args()
     if not (FOOD101 / "test").is_dir() or not SHIFT.is_dir():
         raise SystemExit(f"the real photos are not at {FOOD101} and {SHIFT}; this benchmark needs them")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sets = features(args.backbone, args.views)
+    sets = features(args.backbone)
     if args.photos_per_class:  # draw d: photos drawn with seed d, heads trained with seed d
         runs = [rules_for_seed(drawn(sets, args.photos_per_class, draw), args.backbone, draw, args.epochs)
                 for draw in range(args.draws)]
@@ -269,7 +250,7 @@ def main() -> None:
     summary["alpha"] = {rule: [r["alpha"][rule] for r in runs] for rule in runs[0]["alpha"]}
     summary["cv_log_loss"] = {rule: round(statistics.mean(r["cv_log_loss"][rule] for r in runs), 4)
                               for rule in runs[0]["cv_log_loss"]}
-    print(json.dumps({"backbone": args.backbone, "views": args.views, "epochs": args.epochs, "seeds": args.seeds,
+    print(json.dumps({"backbone": args.backbone, "epochs": args.epochs, "seeds": args.seeds,
                       "photos_per_class": args.photos_per_class, "draws": args.draws if args.photos_per_class else 0,
                       "prior_calibration": [round(value, 4) for value in prior_calibration(sets, args.backbone)],
                       "zero_shot": zero_shot_rules(sets, args.backbone), "mix_rules": summary}, indent=2))
@@ -281,9 +262,8 @@ def drawn(sets: dict, per_class: int, draw: int) -> dict:
     chosen = {str(photo) for label in ("hotdog", "nohotdog")
               for photo in random.Random(draw).sample(sorted((FOOD101 / "train" / label).iterdir()), per_class)}
     keep = np.array([i for i, path in enumerate(sets["train_paths"]) if path in chosen])
-    plain, crops, labels = sets["train"]
-    return {**sets, "train": (plain[keep], None if crops is None else crops[keep], labels[keep]),
-            "validation": (plain[:0], None if crops is None else crops[:0], labels[:0])}
+    plain, labels = sets["train"]
+    return {**sets, "train": (plain[keep], labels[keep]), "validation": (plain[:0], labels[:0])}
 
 
 if __name__ == "__main__":

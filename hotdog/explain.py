@@ -8,8 +8,8 @@ is where the evidence for the verdict lies. Here:
   any depth of nested models (a pretrained backbone inside a transfer model);
 - the model is rebuilt on its own layers (nothing copied, nothing retrained) so that one call returns P(hotdog),
   that feature map and the pre-activation the logit is read from;
-- the logit is taken before the final sigmoid (or, for a probability read off a softmax, in log space), so a
-  verdict the model is sure of still has a gradient: P(hotdog) = 1.0 in float32 would have none.
+- the logit is taken before the final sigmoid, so a verdict the model is sure of still has a gradient:
+  P(hotdog) = 1.0 in float32 would have none.
 
 `overlay` blends a heatmap over the photo with Pillow.
 """
@@ -69,13 +69,10 @@ def feature_layer(model: keras.Model) -> keras.Layer:
     return spatial[-1]
 
 
-def _output_layer(model: keras.Model) -> tuple[keras.Layer, keras.Layer | None]:
-    """The layer that makes the model's output and the one before it, looking inside nested models."""
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    last = layers[-1]
-    if isinstance(last, keras.Model):
-        return _output_layer(last)
-    return last, layers[-2] if len(layers) > 1 else None
+def _output_layer(model: keras.Model) -> keras.Layer:
+    """The layer that makes the model's output, looking inside nested models."""
+    last = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)][-1]
+    return _output_layer(last) if isinstance(last, keras.Model) else last
 
 
 def _is(activation, name: str) -> bool:
@@ -108,21 +105,12 @@ class _Readout:
 
 
 def _readout(model: keras.Model) -> _Readout:
-    """The logit behind the output: a sigmoid's pre-activation, a softmax's log-odds, else log(p / (1 - p))."""
-    last, before = _output_layer(model)
+    """The logit behind the output: a sigmoid's pre-activation, else log(p / (1 - p))."""
+    last = _output_layer(model)
     if isinstance(last, keras.layers.Dense) and _is(last.activation, "sigmoid"):
         return _Readout(last, _dense_preactivation, lambda z: z[:, 0])
     if isinstance(last, keras.layers.Activation) and _is(last.activation, "sigmoid"):
         return _Readout(last, _tap_input, lambda z: z[:, 0])
-    if (isinstance(last, keras.layers.Dense) and _is(last.activation, "linear") and last.bias is None
-            and last.units == 1 and isinstance(before, keras.layers.Dense) and _is(before.activation, "softmax")):
-        # P(hotdog) = sum_j w_j softmax(z)_j with 0 <= w <= 1, so 1 - P = sum_j (1 - w_j) softmax(z)_j and the
-        # logit is logsumexp(z + log w) - logsumexp(z + log(1 - w)): exact, even where P rounds to 1.
-        weights = np.clip(np.asarray(last.get_weights()[0], np.float64)[:, 0], 0.0, 1.0)
-        with np.errstate(divide="ignore"):  # log(0) = -inf leaves a class out of its sum, exactly
-            log_w, log_not_w = (tf.constant(np.log(share), tf.float32) for share in (weights, 1.0 - weights))
-        return _Readout(before, _dense_preactivation,
-                        lambda z: tf.reduce_logsumexp(z + log_w, 1) - tf.reduce_logsumexp(z + log_not_w, 1))
 
     def from_probability(p: tf.Tensor) -> tf.Tensor:
         p = tf.cast(p[:, 0], tf.float32)

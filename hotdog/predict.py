@@ -76,9 +76,9 @@ class Classifier:
     def load(cls, source: str | Path) -> "Classifier":
         """A run folder, a .keras file, or "imagenet" (the pretrained zero-shot model, no training)."""
         if str(source) == IMAGENET:
-            from hotdog import pretrained
+            from hotdog import prior
 
-            return cls(pretrained.build_imagenet_hotdog_model(), IMAGENET, IMAGENET)
+            return cls(prior.build_imagenet(), IMAGENET, IMAGENET)
         import keras
 
         path = Path(source)

@@ -6,7 +6,8 @@ asks for) we read them with a restricted unpickler that only builds plain tensor
 each once into a `.npz` in the cache folder; every later load reads that file. One builder makes all three
 networks from a table of widths, depths and input sizes.
 
-The zero-shot model (`build_imagenet_hotdog_model`) needs no training. docs/PRETRAINED.md lists every rule tried.
+The zero-shot `imagenet` model built on them (`hotdog.prior.build_imagenet`) needs no training; docs/PRETRAINED.md
+lists every rule tried.
 """
 
 from __future__ import annotations
@@ -388,16 +389,6 @@ def imagenet_classifier_weights(name: str = "lite0") -> tuple[np.ndarray, np.nda
 
 #: Index of "hot dog" among the ImageNet-1k classes.
 HOTDOG_CLASS = 934
-#: ImageNet's block of food and dish classes (plate, guacamole ... pizza, burrito ... eggnog). Our "not hotdog"
-#: photos are other dishes, so the zero-shot model only asks "which of these foods is it?".
-FOOD_CLASSES = range(923, 970)
-#: Softmax temperature over the food classes: below 1 it sharpens towards "is hot dog the top food?".
-ZERO_SHOT_TEMPERATURE = 0.25
-#: P(hot dog | food) at temperature 0.25 above which we say hotdog; tuned on food101-hotdog train+validation only
-#: (`python -m bench.robust_recipe` prints it as the `food classes, T=0.25` threshold).
-ZERO_SHOT_THRESHOLD = 0.715
-#: The zero-shot model's name, which its saved copies keep.
-ZERO_SHOT_NAME = "imagenet_hotdog"
 
 
 @functools.lru_cache(maxsize=1)
@@ -437,27 +428,3 @@ def imagenet_labels(photo: ImageSource, k: int = 5) -> list[tuple[str, float]]:
     Raises `hotdog.images.ImageError` with a one-line reason for a photo that cannot be read.
     """
     return top_labels(load_array(photo, IMAGE_SIZE), k)[0]
-
-
-def build_imagenet_hotdog_model(image_size: int = IMAGE_SIZE) -> keras.Model:
-    """A ready-made hotdog model without any training: raw RGB in, P(hotdog) of shape (None, 1) out.
-
-    The score is the softmax over the ImageNet food classes at temperature 0.25, read at "hot dog", with the
-    threshold folded into that class's bias so that 0.5 is the decision boundary: the output is
-    sigmoid(logit(score) - logit(ZERO_SHOT_THRESHOLD)). Only built-in Keras layers, so it saves as `.keras` and
-    loads anywhere like a trained model. Building it (about 2 s) is as fast as loading a saved copy, so nothing
-    is cached beyond the converted weights.
-    """
-    features = load_efficientnet_lite("lite0", include_top=False, image_size=image_size)
-    foods = np.asarray(FOOD_CLASSES)
-    kernel, bias = imagenet_classifier_weights("lite0")
-    kernel, bias = kernel[:, foods], bias[foods]
-    hotdog = int(np.flatnonzero(foods == HOTDOG_CLASS)[0])
-    shift = np.zeros_like(bias)
-    shift[hotdog] = np.log(ZERO_SHOT_THRESHOLD / (1 - ZERO_SHOT_THRESHOLD))
-    food = keras.layers.Dense(len(foods), activation="softmax", trainable=False, name="food_softmax")
-    pick = keras.layers.Dense(1, use_bias=False, trainable=False, name="hotdog_probability")
-    output = pick(food(features.output))
-    food.set_weights([kernel / ZERO_SHOT_TEMPERATURE, bias / ZERO_SHOT_TEMPERATURE - shift])
-    pick.set_weights([np.eye(len(foods), 1, -hotdog, dtype=np.float32)])
-    return keras.Model(features.input, output, name=ZERO_SHOT_NAME)

@@ -16,6 +16,9 @@ the smallest `alpha` on a grid whose cross-validated log loss is within one stan
 evidence for: a little for a handful of dishes, all the way to the head alone for drawings that ImageNet cannot
 read. When the rule keeps `alpha` = 0 (no evidence that the head helps), the run's model is the `imagenet`
 zero-shot model itself (at the run's image size).
+
+The `imagenet` model (`build_imagenet`) is ImageNet's verdict alone, the same calibrated logit on EfficientNet-Lite0:
+P(hotdog) = sigmoid(scale * log P_ImageNet(hot dog) + bias).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ MIX = "p_hotdog"
 #: Per backbone, (scale, bias) such that scale * log P_ImageNet(hot dog) + bias is a calibrated logit: a
 #: class-balanced logistic regression on food101-hotdog train+validation (`python -m bench.robust_recipe` prints it).
 PRIOR_CALIBRATION = {"lite0": (1.0165, 2.0890), "lite2": (1.0853, 2.2926)}
+#: The `imagenet` zero-shot model reads the smallest network's verdict, so it answers as fast as possible.
+ZERO_SHOT_BACKBONE = "lite0"
+#: The zero-shot model's name, which its saved copies keep.
+ZERO_SHOT_NAME = "imagenet_hotdog"
 
 
 @dataclass(frozen=True)
@@ -94,23 +101,17 @@ def head_logits(head: keras.Model, features: np.ndarray) -> np.ndarray:
 
 
 def out_of_fold_logits(features: np.ndarray, labels: np.ndarray, epochs: int, learning_rate: float,
-                       batch_size: int, seed: int = 0, views: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Each photo's head logit from a head trained, with the run's recipe, on the other folds; and the folds.
-
-    The heads train on `views` (photos x crops x features, `transfer.view_features`) when given, else on the photos'
-    own `features`; a held-out photo is always scored on its own features, as the saved model sees it.
-    """
+                       batch_size: int, seed: int = 0) -> tuple[np.ndarray, int]:
+    """Each photo's head logit from a head trained, with the run's recipe, on the other folds; and the folds."""
     folds = stratified_folds(labels, seed)
-    train_on = features[:, None] if views is None else views
     logits = np.zeros(len(labels))
     for held in folds:
         kept = np.setdiff1d(np.arange(len(labels)), held)
-        rows, row_labels = train_on[kept].reshape(-1, features.shape[1]), np.repeat(labels[kept], train_on.shape[1])
         keras.utils.set_random_seed(seed)
         head = transfer.new_head(features.shape[1])
         compile_model(head, learning_rate, steps_per_execution=64)  # no charts to feed: fewer calls, same training
-        head.fit(transfer.feature_dataset(rows, row_labels, batch_size, True, seed), epochs=epochs,
-                 class_weight=class_weights(row_labels), verbose=0)
+        head.fit(transfer.feature_dataset(features[kept], labels[kept], batch_size, True, seed), epochs=epochs,
+                 class_weight=class_weights(labels[kept]), verbose=0)
         logits[held] = head_logits(head, features[held])
     return logits, len(folds)
 
@@ -158,21 +159,36 @@ def robust_model(model: keras.Model, mix: Mix, backbone: str) -> keras.Model:
     Built-in layers only (it loads with safe_mode=True); the prior's calibration is folded into the mixing layer's
     weights and bias, so 0.5 is the decision boundary like for every other model.
     """
-    kernel, bias = pretrained.imagenet_classifier_weights(backbone)
     prior_scale, prior_bias = PRIOR_CALIBRATION[backbone]
-    pick = np.zeros((kernel.shape[1], 1))
-    pick[pretrained.HOTDOG_CLASS] = 1.0
     head = model.get_layer(transfer.HEAD).get_layer(transfer.HEAD_OUTPUT).get_weights()
     features = keras.Input((pretrained.FEATURES,), name="features")
     head_logit = _frozen_dense(features, HEAD_LOGIT, head)
-    log_p = _frozen_dense(features, IMAGENET, [kernel, bias], activation="log_softmax")
-    hotdog_log_p = _frozen_dense(log_p, HOTDOG_LOG_P, [pick], use_bias=False)
-    logits = keras.layers.Concatenate(name="logits")([head_logit, hotdog_log_p])
+    logits = keras.layers.Concatenate(name="logits")([head_logit, _hotdog_log_p(features, backbone)])
     mixed = [[[mix.alpha], [(1 - mix.alpha) * prior_scale]], [(1 - mix.alpha) * prior_bias]]
     robust_head = keras.Model(features, _frozen_dense(logits, MIX, mixed, activation="sigmoid"), name=ROBUST_HEAD)
     images = keras.Input(model.input_shape[1:], name="image")
     return keras.Model(images, robust_head(model.get_layer(transfer.BACKBONE)(images)),
                        name=f"{model.name}_with_imagenet_prior")
+
+
+def build_imagenet(image_size: int = pretrained.IMAGE_SIZE, augment: bool = False) -> keras.Model:
+    """The `imagenet` model, no training: photo -> EfficientNet-Lite0 -> ImageNet's log P(hot dog) among all 1000
+    classes -> sigmoid(scale * log P + bias) (`PRIOR_CALIBRATION`). Built-in layers only, like a robust model with
+    alpha = 0. `augment` is what the registry passes every builder: with nothing to train it changes nothing."""
+    backbone = pretrained.load_efficientnet_lite(ZERO_SHOT_BACKBONE, include_top=False, image_size=image_size)
+    scale, bias = PRIOR_CALIBRATION[ZERO_SHOT_BACKBONE]
+    p_hotdog = _frozen_dense(_hotdog_log_p(backbone.output, ZERO_SHOT_BACKBONE), MIX, [[[scale]], [bias]],
+                             activation="sigmoid")
+    return keras.Model(backbone.input, p_hotdog, name=ZERO_SHOT_NAME)
+
+
+def _hotdog_log_p(features, backbone: str):
+    """Pooled features -> ImageNet's log P(hot dog) among all 1000 classes, as two frozen Dense layers."""
+    kernel, bias = pretrained.imagenet_classifier_weights(backbone)
+    pick = np.zeros((kernel.shape[1], 1))
+    pick[pretrained.HOTDOG_CLASS] = 1.0
+    log_p = _frozen_dense(features, IMAGENET, [kernel, bias], activation="log_softmax")
+    return _frozen_dense(log_p, HOTDOG_LOG_P, [pick], use_bias=False)
 
 
 def _frozen_dense(inputs, name: str, weights: list, **options):
@@ -196,20 +212,17 @@ def head_alone(model: keras.Model) -> keras.Model:
 def is_combined(model: keras.Model) -> bool:
     """Whether `model` is what `combine` returns (a run resumed after it combined): a robust model, or the
     zero-shot model kept instead."""
-    return model.name == pretrained.ZERO_SHOT_NAME or any(layer.name == ROBUST_HEAD for layer in model.layers)
+    return model.name == ZERO_SHOT_NAME or any(layer.name == ROBUST_HEAD for layer in model.layers)
 
 
 def combine(model: keras.Model, photos: list, backbone: str, epochs: int, learning_rate: float, batch_size: int,
-            seed: int = 0, views: int = 0) -> tuple[keras.Model, Mix]:
-    """The model to save and its mix, for a trained transfer `model` and its train and validation photos (Decoded),
-    its head trained on `views` random crops of each photo (0: the photos themselves): the robust model, or the
-    `imagenet` zero-shot model when the mix keeps nothing of the head (alpha = 0)."""
+            seed: int = 0) -> tuple[keras.Model, Mix]:
+    """The model to save and its mix, for a trained transfer `model` and its train and validation photos (Decoded):
+    the robust model, or the `imagenet` zero-shot model when the mix keeps nothing of the head (alpha = 0)."""
     features = np.concatenate([transfer.backbone_features(model, decoded, batch_size) for decoded in photos])
-    crops = np.concatenate([transfer.view_features(model, decoded, views, batch_size=batch_size)
-                            for decoded in photos]) if views else None
     labels = np.concatenate([decoded.labels for decoded in photos])
-    head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed, crops)
+    head, folds = out_of_fold_logits(features, labels, epochs, learning_rate, batch_size, seed)
     mix = choose_mix(head, prior_logits(features, backbone), labels, folds)
     if mix.alpha == 0:
-        return pretrained.build_imagenet_hotdog_model(model.input_shape[1]), mix  # at the run's image size
+        return build_imagenet(model.input_shape[1]), mix  # at the run's image size
     return robust_model(model, mix, backbone), mix

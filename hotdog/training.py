@@ -331,9 +331,8 @@ def _combine_with_prior(config: TrainConfig, run: runs.Run, decoded: dict) -> No
     run.update_status(phase="combining with ImageNet's verdict")
     last = keras.saving.load_model(run.path / runs.LAST_MODEL, safe_mode=True)
     epochs = min(run.status.get("epochs_completed") or config.epochs, config.epochs)
-    spec = get_spec(config.model)
-    robust, mix = prior.combine(last, [decoded["train"], decoded["validation"]], spec.imagenet_prior, epochs,
-                                config.learning_rate, config.batch_size, config.seed, spec.views)
+    robust, mix = prior.combine(last, [decoded["train"], decoded["validation"]], get_spec(config.model).imagenet_prior,
+                                epochs, config.learning_rate, config.batch_size, config.seed)
     _save_model(robust, run.model_path)
     run.update_status(imagenet_prior={**mix.to_dict(), "head_epochs": epochs})
 
@@ -364,8 +363,7 @@ def _what_to_fit(config: TrainConfig, model, decoded: dict, photos: dict, run: r
     from hotdog import transfer
 
     run.update_status(phase="computing features")
-    return transfer.head_on_features(model, decoded["train"], decoded["validation"], config.batch_size, config.seed,
-                                     get_spec(config.model).views)
+    return transfer.head_on_features(model, decoded["train"], decoded["validation"], config.batch_size, config.seed)
 
 
 def _drop_events_after(run: runs.Run, epoch: int) -> None:

@@ -4,8 +4,8 @@ While the backbone is frozen and photos are not augmented, a photo's features ne
 (cached on disk by photo content and backbone weights) and the head trains on them, so an epoch costs
 milliseconds instead of minutes on a CPU. What is saved is always the whole model: photo in, P(hotdog) out.
 
-The registry (`hotdog.models`) builds these models through `build_efficientnet_lite`, `build_mobilenetv3` and
-`build_imagenet`; `hotdog.prior` then combines a trained EfficientNet-Lite head with ImageNet's own verdict.
+The registry (`hotdog.models`) builds these models through `build_efficientnet_lite` and `build_mobilenetv3`;
+`hotdog.prior` then combines a trained EfficientNet-Lite head with ImageNet's own verdict.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ HEAD_DROPOUT = 0.2
 #: Fine-tuning unfreezes this share of the backbone's layers, counted from the top.
 FINE_TUNE_FRACTION = 0.2
 FINE_TUNE_LEARNING_RATE = 1e-5
-#: Seed of the random crops a head trains on (`view_features`).
-CROPS_SEED = 0
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +49,6 @@ def build_efficientnet_lite(image_size: int, augment: bool, variant: str = "lite
 def build_mobilenetv3(image_size: int, augment: bool) -> keras.Model:
     """MobileNetV3Small from keras.applications, frozen, under a new head; its weights are downloaded once."""
     return with_head(keras_application("MobileNetV3Small", image_size), augment, "mobilenetv3")
-
-
-def build_imagenet(image_size: int, augment: bool) -> keras.Model:
-    """The zero-shot model (nothing to train, so nothing to augment): see `pretrained.build_imagenet_hotdog_model`."""
-    return pretrained.build_imagenet_hotdog_model(image_size)
 
 
 def keras_application(name: str, image_size: int) -> keras.Model:
@@ -102,57 +95,11 @@ def backbone_features(model: keras.Model, photos: Decoded, batch_size: int = 32)
     changed photo or another backbone can never be served stale features.
     """
     backbone = model.get_layer(BACKBONE)
-    return _cached(_features_key(backbone, photos), lambda: backbone.predict(
-        make_tf_dataset(photos, batch_size, shuffle=False), verbose=0))
-
-
-def view_features(model: keras.Model, photos: Decoded, views: int, batch_size: int = 32) -> np.ndarray:
-    """(photos, views, features): the frozen backbone's features of `views` random crops of each decoded photo.
-
-    A head trained on several crops of each photo learns from more than one framing of it, as augmentation would,
-    while the backbone still runs only once per crop. Each crop keeps 35-100% of the photo's area at an aspect
-    ratio of 3:4 to 4:3, mirrored one time in two, and is resized back to the photo's size. The crops are drawn
-    with a fixed seed (`CROPS_SEED`), like a property of the photos: cached like `backbone_features`, they serve
-    every later run on the same photos, whatever its own seed.
-    """
-    backbone = model.get_layer(BACKBONE)
-    key = f"{_features_key(backbone, photos)}-views{views}-seed{CROPS_SEED}"
-    count, size = len(photos.labels), photos.images.shape[1]
-
-    def compute() -> np.ndarray:
-        import tensorflow as tf
-
-        boxes = random_crop_boxes(count * views, np.random.default_rng(CROPS_SEED))
-        features = []
-        for start in range(0, count, batch_size):
-            chunk = np.asarray(photos.images[start:start + batch_size], dtype=np.float32)
-            crops = tf.image.crop_and_resize(chunk, boxes[start * views:(start + len(chunk)) * views],
-                                             np.repeat(np.arange(len(chunk)), views), (size, size))
-            features.append(backbone.predict_on_batch(crops))
-        return np.concatenate(features).reshape(count, views, -1)
-
-    return _cached(key, compute)
-
-
-def random_crop_boxes(count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` crop boxes (y1, x1, y2, x2) in 0..1, for `tf.image.crop_and_resize`: 35-100% of the area, aspect
-    ratio 3:4 to 4:3, placed at random; x1 > x2 (a mirrored crop) one time in two."""
-    area = rng.uniform(0.35, 1.0, count)
-    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3), count))
-    width, height = np.minimum(1.0, np.sqrt(area * aspect)), np.minimum(1.0, np.sqrt(area / aspect))
-    left, top = rng.uniform(0, 1 - width), rng.uniform(0, 1 - height)
-    boxes = np.stack([top, left, top + height, left + width], axis=1)
-    mirrored = rng.random(count) < 0.5
-    boxes[mirrored] = boxes[mirrored][:, [0, 3, 2, 1]]
-    return boxes.astype(np.float32)
-
-
-def _cached(key: str, compute) -> np.ndarray:
-    """`compute()` as float32, stored in the sealed feature cache under `key`; read back when it is there."""
-    path = cache_dir() / "features" / f"{key}.npy"
+    path = cache_dir() / "features" / f"{_features_key(backbone, photos)}.npy"
     if cache.verified(path):
         return np.load(path)
-    features = np.asarray(compute(), dtype=np.float32)
+    features = backbone.predict(make_tf_dataset(photos, batch_size, shuffle=False), verbose=0)
+    features = np.asarray(features, dtype=np.float32)
     try:
         with atomic.atomic_file(path, "wb") as file:
             np.save(file, features)
@@ -194,23 +141,12 @@ def head_trainer(model: keras.Model) -> keras.Model:
     return trainer
 
 
-def head_on_features(model: keras.Model, train: Decoded, validation: Decoded, batch_size: int, seed: int = 0,
-                     views: int = 0):
-    """(model to fit, training data, validation data) that train `model`'s head on cached backbone features: of
-    `views` random crops of each training photo (`view_features`), or of the photos themselves when 0."""
-    features, labels = training_features(model, train, views, batch_size)
-    return (head_trainer(model), feature_dataset(features, labels, batch_size, True, seed),
+def head_on_features(model: keras.Model, train: Decoded, validation: Decoded, batch_size: int, seed: int = 0):
+    """(model to fit, training data, validation data) that train `model`'s head on cached backbone features."""
+    return (head_trainer(model),
+            feature_dataset(backbone_features(model, train, batch_size), train.labels, batch_size, True, seed),
             feature_dataset(backbone_features(model, validation, batch_size), validation.labels, batch_size,
                             False))
-
-
-def training_features(model: keras.Model, photos: Decoded, views: int,
-                      batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """(features, labels) a head trains on: one row per random crop of each photo, or per photo when `views` is 0."""
-    if not views:
-        return backbone_features(model, photos, batch_size), photos.labels
-    features = view_features(model, photos, views, batch_size)
-    return features.reshape(-1, features.shape[-1]), np.repeat(photos.labels, views)
 
 
 # --- fine-tuning -----------------------------------------------------------------------------------------------

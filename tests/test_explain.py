@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import draw_photo, run_cli
-from hotdog import demo_data, explain, images, pretrained
+from hotdog import demo_data, explain, images, prior
 from hotdog.models import build_model
 from hotdog.predict import Classifier
 
@@ -97,11 +97,12 @@ def test_a_sure_verdict_still_has_a_heatmap(trained_run: Path):
 
 
 def test_a_sure_zero_shot_verdict_still_has_a_heatmap(tmp_path: Path):
-    """The zero-shot model reads P(hotdog) off a softmax: its logit is taken in log space, exact where P is 1.0."""
-    model = pretrained.build_imagenet_hotdog_model(96)
-    food = model.get_layer("food_softmax")
-    kernel, bias = food.get_weights()
-    food.set_weights([kernel * 200, bias * 200])
+    """The zero-shot model's verdict is a sigmoid of ImageNet's calibrated log P(hot dog): its logit is taken before
+    the sigmoid, so it has a gradient where P is exactly 0 or 1."""
+    model = prior.build_imagenet(96)
+    verdict = model.get_layer(prior.MIX)
+    kernel, bias = verdict.get_weights()
+    verdict.set_weights([kernel * 200, bias * 200])
     classifier = Classifier(model, "sure", "sure")
     photos = [draw_photo(tmp_path / f"{i}.jpg", i % 2 == 0, i) for i in range(4)]
     explanations = explain.explain(classifier, photos)

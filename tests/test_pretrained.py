@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from conftest import SHARED_DATA, in_threads, needs_shared_data
-from hotdog import pretrained
+from hotdog import pretrained, prior
 from hotdog.images import ImageError, load_array, to_array
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -32,7 +32,7 @@ def photos() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def zero_shot() -> keras.Model:
-    return pretrained.build_imagenet_hotdog_model()
+    return prior.build_imagenet()
 
 
 def _evil_weights(path: Path, reduce: tuple) -> None:

@@ -71,19 +71,6 @@ def test_with_few_photos_the_mix_stays_nearer_the_prior():
     assert np.mean([alpha(12) for _ in range(20)]) < np.mean([alpha(400) for _ in range(20)])
 
 
-def test_heads_train_on_the_crops_of_kept_photos_and_score_held_out_photos_as_they_are():
-    """Crops carry the signal, the photos' own features only noise: out-of-fold logits then say nothing; the other
-    way round they separate the classes. Each held-out photo is scored on its own features, never its crops."""
-    rng = np.random.default_rng(0)
-    labels = np.repeat([1.0, 0.0], 20)
-    signal = np.where(labels > 0, 1.0, -1.0)[:, None, None] * np.ones((40, 3, 8))
-    crops, noise = signal + rng.normal(0, 0.3, (40, 3, 8)), rng.normal(0, 1.0, (40, 8))
-    logits, folds = prior.out_of_fold_logits(noise, labels, 20, 3e-2, 16, views=crops)
-    assert folds == 5 and abs(np.corrcoef(logits, labels)[0, 1]) < 0.5
-    logits, _ = prior.out_of_fold_logits(crops.mean(1), labels, 20, 3e-2, 16, views=crops)
-    assert np.all((logits > 0) == (labels > 0))
-
-
 def test_folds_are_stratified_and_refuse_a_class_of_one():
     labels = np.array([1] * 7 + [0] * 3)
     folds = prior.stratified_folds(labels, seed=0)
