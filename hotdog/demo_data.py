@@ -22,6 +22,8 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from hotdog.images import CENTRE_FRACTION
+
 #: Photos per class for each split: 800 in all, drawn in a few seconds.
 DEFAULT_SPLITS: dict[str, int] = {"train": 300, "validation": 50, "test": 50}
 CLASSES = ("hotdog", "nohotdog")
@@ -338,7 +340,7 @@ def _occluder(draw: Draw, rng: Rng, size: int) -> None:
 def _place(canvas: Image.Image, rng: Rng, draw_object: Food) -> None:
     """Draw one food on its own layer, turn it, move it and drop it on the canvas with a soft shadow."""
     size = canvas.width
-    length = size * rng.uniform(0.7, 0.9)
+    length = size * CENTRE_FRACTION * rng.uniform(0.7, 0.9)  # the whole food inside the part a model sees
     cx, cy = size / 2 + rng.uniform(-0.05, 0.05, 2) * size
     if rng.random() < 0.5:
         _plate(ImageDraw.Draw(canvas), rng, cx, cy, length)

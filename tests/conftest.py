@@ -99,9 +99,9 @@ def demo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(demo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The seed model trained for real for 2 epochs on the demo data, through the CLI."""
+    """The seed model trained for real for 4 epochs on the demo data, through the CLI."""
     runs_dir = tmp_path_factory.mktemp("trained-runs")
-    result = run_cli("train", "--data", demo_dataset, "--model", "seed", "--epochs", "2", "--runs-dir", runs_dir,
+    result = run_cli("train", "--data", demo_dataset, "--model", "seed", "--epochs", "4", "--runs-dir", runs_dir,
                      "--json")
     summary = last_json(result.stdout)
     assert summary["state"] == "completed", summary

@@ -16,12 +16,13 @@ from hotdog.predict import Classifier
 
 
 def half_photo(index: int, hotdog_left: bool) -> Image.Image:
-    """A demo-data hot dog in one half of a square photo; the rest is bare table of the same colour."""
+    """A demo-data hot dog in one half of a square photo, as tall as the photo and half as wide as drawn; the other
+    half is bare table of the same colour."""
     food = demo_data.draw_example("hotdog", 1, "test", index)
     table = tuple(int(value) for value in np.asarray(food)[:8, :8].reshape(-1, 3).mean(0))
-    photo = Image.new("RGB", (2 * food.width, 2 * food.width), table)
-    photo.paste(food, (0 if hotdog_left else food.width, (2 * food.width - food.height) // 2))
-    return photo
+    photo = Image.new("RGB", (2 * food.width, food.height), table)
+    photo.paste(food, (0 if hotdog_left else food.width, 0))
+    return photo.resize((food.height, food.height), Image.Resampling.BILINEAR)
 
 
 def left_share(heat: np.ndarray) -> float:
