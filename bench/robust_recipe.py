@@ -5,7 +5,8 @@
 
 On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe
 (`hotdog.prior.out_of_fold_logits`: 5-fold cross-validation over train+validation; and one head on train), then
-each rule picks the mix from the cross-validated logits only (`hotdog.prior.mix_curve`). Every rule is scored on food101-hotdog test and on shift-dtu, which no rule reads:
+each rule picks the mix from the cross-validated logits only (`hotdog.prior.mix_curve`). Every rule is scored on
+food101-hotdog test and on shift-dtu, which no rule reads:
 
 - head alone (alpha = 1); ImageNet's calibrated log P(hot dog) alone (alpha = 0: the `imagenet` model's rule, on
   this backbone's features);
