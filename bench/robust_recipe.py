@@ -1,6 +1,6 @@
 """How the robust transfer recipe was chosen: ways to combine the trained head with ImageNet's verdict, side by side.
 
-    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--epochs 40]
+    python -m bench.robust_recipe [--backbone lite0] [--seeds 0 1 2] [--epochs 40] [--head-l2 0.003]
     python -m bench.robust_recipe --photos-per-class 15 --draws 5
 
 On one backbone's cached features of food101-hotdog, for each seed: heads trained with the `transfer` recipe
@@ -17,9 +17,9 @@ food101-hotdog test and on shift-dtu, which no rule reads:
   instead of the fixed `hotdog.prior.PRIOR_CALIBRATION` (which this script prints: the same regression on
   train+validation, ImageNet's log P(hot dog) alone).
 
-`--epochs` changes how long the heads train. `cv_log_loss` is the mean cross-validated log loss over the seeds of
-the head alone, of the lowest-loss mix and of the product's mix: it reads train+validation only, so recipes are
-compared by it without looking at the scored sets.
+`--epochs` changes how long the heads train, `--head-l2` the L2 penalty on their weights. `cv_log_loss` is the
+mean cross-validated log loss over the seeds of the head alone, of the lowest-loss mix and of the product's mix: it
+reads train+validation only, so recipes are compared by it without looking at the scored sets.
 
 `--photos-per-class N --draws D` replaces train+validation by N photos per class drawn from the train split (draw d
 draws with seed d, as `bench.transfer_accuracy` does), which both train the head and choose the mix.
@@ -231,12 +231,18 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=RECIPE.epochs,
                         help=f"epochs each head trains (default {RECIPE.epochs}, the product's)")
+    parser.add_argument("--head-l2", type=float,
+                        help="L2 penalty on each head's weights (default: the product's, hotdog.transfer.HEAD_L2)")
     parser.add_argument("--photos-per-class", type=int, help="heads and mixes from this many photos per class")
     parser.add_argument("--draws", type=int, default=5, help="with --photos-per-class: how many draws")
     args = parser.parse_args()
     if not (FOOD101 / "test").is_dir() or not SHIFT.is_dir():
         raise SystemExit(f"the real photos are not at {FOOD101} and {SHIFT}; this benchmark needs them")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from hotdog import transfer
+
+    if args.head_l2 is not None:
+        transfer.HEAD_L2 = args.head_l2  # read by transfer.new_head, which builds every head here
     sets = features(args.backbone)
     if args.photos_per_class:  # draw d: photos drawn with seed d, heads trained with seed d
         runs = [rules_for_seed(drawn(sets, args.photos_per_class, draw), args.backbone, draw, args.epochs)
@@ -251,7 +257,8 @@ def main() -> None:
     summary["alpha"] = {rule: [r["alpha"][rule] for r in runs] for rule in runs[0]["alpha"]}
     summary["cv_log_loss"] = {rule: round(statistics.mean(r["cv_log_loss"][rule] for r in runs), 4)
                               for rule in runs[0]["cv_log_loss"]}
-    print(json.dumps({"backbone": args.backbone, "epochs": args.epochs, "seeds": args.seeds,
+    print(json.dumps({"backbone": args.backbone, "epochs": args.epochs, "head_l2": transfer.HEAD_L2,
+                      "seeds": args.seeds,
                       "photos_per_class": args.photos_per_class, "draws": args.draws if args.photos_per_class else 0,
                       "prior_calibration": [round(value, 4) for value in prior_calibration(sets, args.backbone)],
                       "zero_shot": zero_shot_rules(sets, args.backbone), "mix_rules": summary}, indent=2))

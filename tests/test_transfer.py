@@ -99,6 +99,15 @@ def test_damaged_cached_features_are_computed_again(transfer_run: Path, tiny_dat
         assert cache.verified(path), damage
 
 
+def test_head_weights_carry_their_l2_penalty_also_after_a_reload(tmp_path: Path):
+    head = transfer.new_head(4)
+    head.get_layer(transfer.HEAD_OUTPUT).set_weights([np.full((4, 1), 2.0, "float32"), np.ones(1, "float32")])
+    assert float(sum(head.losses)) == pytest.approx(transfer.HEAD_L2 * 4 * 2.0**2)  # the bias is not penalized
+    head.save(tmp_path / "head.keras")
+    reloaded = keras.models.load_model(tmp_path / "head.keras", safe_mode=True)
+    assert float(sum(reloaded.losses)) == pytest.approx(float(sum(head.losses)))
+
+
 def test_fine_tuning_is_refused_for_a_model_without_a_pretrained_backbone(tiny_dataset: Path):
     with pytest.raises(ValueError, match="fine-tuning needs a pretrained model.*transfer"):
         training.TrainConfig(data=str(tiny_dataset), model="cnn", fine_tune_epochs=2).resolved()
